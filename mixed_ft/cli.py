@@ -9,7 +9,7 @@ __all__ = ['CHOICES', 'COMMANDS', 'USER_ERRORS', 'demo', 'DataConfig', 'ModelCon
            'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config', 'load_config', 'example_config',
            'train_from_config', 'train', 'build_parser', 'main']
 
-# %% ../nbs/09_cli.ipynb #bc46cf60
+# %% ../nbs/09_cli.ipynb #d4dbae4d
 import argparse, difflib, json, os, sys
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -22,7 +22,7 @@ from .core import *
 from .train import *
 from .demo import *
 
-# %% ../nbs/09_cli.ipynb #62c4ddff
+# %% ../nbs/09_cli.ipynb #fb48e36b
 def demo(epochs:int=80, # epochs for the teacher and for each student
          seeds:str='0,1,2', # comma-separated seeds: one student per variant and seed
          n_train:int=300, # labelled training images (0: all 1,078)
@@ -36,7 +36,7 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
     if epochs < 1: raise ValueError(f"--epochs must be at least 1, got {epochs}")
     run_demo(epochs=epochs, seeds=seed_list, n_train=n_train or None, out=out, device=device, progress=not no_progress)
 
-# %% ../nbs/09_cli.ipynb #b004bcfa
+# %% ../nbs/09_cli.ipynb #86a85a59
 @dataclass
 class DataConfig:
     name:str = 'digits' # built-in data set (the text chapter adds TSV/CSV/JSONL readers)
@@ -87,7 +87,7 @@ class RunConfig:
     trainer:TrainerConfig = field(default_factory=TrainerConfig)
     output:OutputConfig = field(default_factory=OutputConfig)
 
-# %% ../nbs/09_cli.ipynb #30d76e08
+# %% ../nbs/09_cli.ipynb #58f76072
 class ConfigError(ValueError):
     "A config file that cannot be used as written"
 
@@ -130,7 +130,7 @@ def load_config(path) -> RunConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"{path} is not valid TOML: {e}") from None
     return parse_config(d, str(path))
 
-# %% ../nbs/09_cli.ipynb #5e00c9a3
+# %% ../nbs/09_cli.ipynb #312a77a4
 def example_config() -> str:
     "A TOML config listing every key with its default and meaning"
     lines = ["# mixed-ft train config: every key is optional; these are the defaults."]
@@ -144,7 +144,7 @@ def example_config() -> str:
             lines.append(f"{f.name} = {val}" + (f"  # {docs[f.name]}" if docs.get(f.name) else ''))
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/09_cli.ipynb #c4b46f1a
+# %% ../nbs/09_cli.ipynb #1528903c
 def _teacher(s:StrategiesConfig) -> torch.nn.Module:
     if not s.teacher: raise ConfigError("[strategies] distill = true needs teacher = 'path/to/teacher.pt' (mixed-ft demo writes demo_out/teacher.pt).")
     t = DigitsCNN(s.teacher_width)
@@ -182,7 +182,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
     trainer.plot_history(out/'history.png')
     return res
 
-# %% ../nbs/09_cli.ipynb #c7a40523
+# %% ../nbs/09_cli.ipynb #25ac3abf
 def train(config:str=None, # TOML file describing the run (see --example)
           resume:bool=False, # continue from <output.dir>/last.pt when it exists
           example:bool=False, # print an example config with every key and exit
@@ -194,7 +194,7 @@ def train(config:str=None, # TOML file describing the run (see --example)
     res = train_from_config(load_config(config), resume=resume, progress=not no_progress)
     print(json.dumps(res, indent=2))
 
-# %% ../nbs/09_cli.ipynb #57d2e700
+# %% ../nbs/09_cli.ipynb #f8015358
 COMMANDS = {'demo': demo, 'train': train}
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ImportError, NonFiniteLossError)
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# mixed_ft's two commands, on a machine with only Python 3.10+:
+#   bash dev.sh demo    set up .venv and run the main job (mixed-ft demo)
+#   bash dev.sh test    set up .venv and run the whole test suite (what .ci/run runs)
+# and one more for the docs:
+#   bash dev.sh docs    render the notebooks to HTML in _site/ (nbdev-docs when Quarto is installed)
+#
+# Settings (environment variables):
+#   PYTHON=python3.12     the interpreter that creates the virtual environment (default: python3)
+#   VENV=.venv            where the virtual environment lives
+#   TORCH_VERSION=2.13.0  the torch release to install
+#   TORCH_INDEX=URL       the wheel index for torch. Default: a local wheel if pip finds one, else the CPU-only
+#                         build from https://download.pytorch.org/whl/cpu. For a CUDA build pick the index that
+#                         matches your driver, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+PY="$VENV/bin/python"
+
+setup() {  # setup EXTRAS
+  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "mixed_ft needs Python 3.10 or newer")'
+  [ -x "$PY" ] || "$PYTHON" -m venv "$VENV"
+  if ! "$PY" -c 'import torch' 2>/dev/null; then
+    # torch first: a bare 'torch' requirement would pull the multi-GB CUDA build
+    if [ -n "${TORCH_INDEX:-}" ]; then
+      "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX"
+    else
+      "$PY" -m pip install -q --no-index "torch==$TORCH_VERSION" 2>/dev/null ||
+        "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+    fi
+  fi
+  "$PY" -m pip install -q -e ".[$1]"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  demo)
+    setup demo
+    "$VENV/bin/mixed-ft" demo "$@"
+    ;;
+  test)
+    setup dev
+    export MPLBACKEND=Agg
+    start=$(date +%s)
+    # 1. the notebooks are the source: cleaning and exporting them must change nothing that is committed
+    "$VENV/bin/nbdev-clean"
+    "$VENV/bin/nbdev-export"
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      drift=$(git status --porcelain -- nbs mixed_ft)
+      if [ -n "$drift" ]; then
+        echo "nbdev-clean / nbdev-export changed these files; run them and commit notebooks and package together:"
+        echo "$drift"; git --no-pager diff --stat -- nbs mixed_ft
+        exit 1
+      fi
+    fi
+    # 2. every notebook top to bottom (cells flagged slow or cuda are skipped: see tst_flags in pyproject.toml)
+    "$VENV/bin/nbdev-test" "$@"
+    # 3. integration, CLI and resume tests
+    "$PY" -m pytest tests/ -q -p no:cacheprovider
+    echo "dev.sh test: all checks passed in $(( $(date +%s) - start ))s"
+    ;;
+  docs)
+    setup dev
+    export MPLBACKEND=Agg
+    if command -v quarto >/dev/null 2>&1; then "$VENV/bin/nbdev-docs"
+    else
+      echo "Quarto not found: rendering the processed notebooks to HTML with nbconvert instead of nbdev-docs"
+      "$PY" tools/docs_html.py
+    fi
+    ;;
+  *)
+    echo "usage: bash dev.sh demo [mixed-ft demo options] | test [nbdev-test options] | docs" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,64 @@
+"The installed `mixed-ft` command, run as a user would: help, errors without tracebacks, a short demo, train and resume"
+import json, subprocess
+from pathlib import Path
+
+import torch
+from conftest import mixed_ft_cmd
+
+
+def run(args, env, cwd=None, timeout=300):
+    return subprocess.run(mixed_ft_cmd() + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_subcommands(cli_env):
+    r = run(['--help'], cli_env)
+    assert r.returncode == 0
+    assert 'demo' in r.stdout and 'train' in r.stdout
+    r = run(['train', '--help'], cli_env)
+    assert r.returncode == 0 and 'TOML file describing the run' in r.stdout  # help text from docments
+
+
+def test_bad_argument_and_bad_config_get_messages(cli_env, tmp_path):
+    r = run(['demo', '--epochs', 'ten'], cli_env)
+    assert r.returncode == 2 and "invalid int value: 'ten'" in r.stderr and 'Traceback' not in r.stderr
+    r = run(['demo', '--bogus'], cli_env)
+    assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
+    cfg = tmp_path/'run.toml'
+    cfg.write_text('[trainer]\nepoch = 3\n')
+    r = run(['train', str(cfg)], cli_env)
+    assert r.returncode == 1 and "unknown key 'epoch' in [trainer]. Did you mean 'epochs'?" in r.stderr
+    assert 'Traceback' not in r.stderr
+    cfg.write_text('[trainer\nepochs = 3\n')
+    r = run(['train', str(cfg)], cli_env)
+    assert r.returncode == 1 and 'is not valid TOML' in r.stderr
+    cfg.write_text('[strategies]\ndistill = true\nteacher = "nowhere/teacher.pt"\n[trainer]\nepochs = 1\n')
+    r = run(['train', str(cfg)], cli_env)
+    assert r.returncode == 1 and 'No weights at nowhere/teacher.pt' in r.stderr
+
+
+def test_demo_short_run_prints_table_and_writes_results(cli_env, tmp_path):
+    r = run(['demo', '--epochs', '2', '--seeds', '0,1', '--out', str(tmp_path/'demo'), '--no-progress'], cli_env)
+    assert r.returncode == 0, r.stderr
+    for name in ('student plain', 'student + augment', 'student + rotation', 'student + distill', 'student mixed (all)'):
+        assert f'| {name} |' in r.stdout
+    res = json.loads((tmp_path/'demo'/'results.json').read_text())
+    assert res['seeds'] == [0, 1] and all(len(v) == 2 for v in res['test_acc'].values())
+    assert (tmp_path/'demo'/'histories.png').stat().st_size > 10_000
+
+
+def test_train_distills_from_the_demo_teacher(cli_env, tmp_path):
+    "A teacher exported by the demo is used by `train`; a teacher of another width is refused with the fix"
+    r = run(['demo', '--epochs', '1', '--seeds', '0', '--out', str(tmp_path/'demo'), '--no-progress'], cli_env)
+    assert r.returncode == 0, r.stderr
+    cfg = tmp_path/'kd.toml'
+    text = (f'[data]\nn_train = 96\n[strategies]\naugment = true\ndistill = true\nteacher = "{tmp_path}/demo/teacher.pt"\n'
+            f'[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/kd"\n')
+    cfg.write_text(text.replace('distill = true', 'distill = true\nteacher_width = 16'))
+    r = run(['train', str(cfg), '--no-progress'], cli_env)
+    assert r.returncode == 1 and 'do not fit a DigitsCNN of width 16' in r.stderr
+    cfg.write_text(text)
+    r = run(['train', str(cfg), '--no-progress'], cli_env)
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((tmp_path/'kd'/'history.json').read_text())
+    steps = [h for h in hist if 'loss/kd' in h]
+    assert len(steps) == 2 * 3 and all(h['w/kd'] == 0.5 and h['w/ce'] == 0.5 for h in steps)
