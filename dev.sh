@@ -27,8 +27,13 @@ setup() {  # setup EXTRAS
     if [ -n "${TORCH_INDEX:-}" ]; then
       "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX"
     else
-      "$PY" -m pip install -q --no-index "torch==$TORCH_VERSION" 2>/dev/null ||
+      # a wheel that pip finds on local disk (find-links) first, with its dependencies from the usual index;
+      # otherwise the CPU-only build from PyTorch's own index
+      if "$PY" -m pip install -q --no-index --no-deps "torch==$TORCH_VERSION" 2>/dev/null; then
+        "$PY" -m pip install -q "torch==$TORCH_VERSION"
+      else
         "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+      fi
     fi
   fi
   "$PY" -m pip install -q -e ".[$1]"

@@ -77,7 +77,7 @@ def param_groups(modules:Iterable[nn.Module], weight_decay:float) -> list[dict]:
     groups = [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.)]
     return [g for g in groups if g['params']]
 
-# %% ../nbs/04_train.ipynb #6cb3c4b0
+# %% ../nbs/04_train.ipynb #36cc5ea3
 class Trainer:
     "Fine-tune `model` on `objective`; features plug in as callbacks"
     def __init__(self,
@@ -122,6 +122,7 @@ class Trainer:
         self.autocast = contextlib.nullcontext  # MixedPrecision swaps in torch.autocast
         self.step_fn = self.opt.step  # MixedPrecision swaps in the grad scaler's step
         self.step = self.epoch = self.batch_idx = 0
+        self.epoch_rng = None
         self.history, self.should_stop, self._resume = [], False, None
         self.ctx = Context(model=self.forward_model)
 
