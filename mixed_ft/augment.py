@@ -120,7 +120,7 @@ class GaussianNoise(ImageOp):
         N, o = math.prod(shape), int(prm['offset'][i])
         return prm['pool'][o:o + N].view(shape)
 
-# %% ../nbs/01_augment.ipynb #c1127ef1
+# %% ../nbs/01_augment.ipynb #58a2291c
 def _crop_grid(boxes:torch.Tensor, hflip, vflip, in_size, out_size, device) -> torch.Tensor:
     "affine_grid for crop boxes (top, left, h, w) resized to out_size, with optional flips"
     H, W = in_size
@@ -139,18 +139,19 @@ def resample(x:torch.Tensor, # images (B, C, H, W)
              hflip:torch.Tensor|None=None, vflip:torch.Tensor|None=None, # (B,) bool: mirror the crop
              noise:tuple|None=None, # (sigma (B,), noise params of GaussianNoise) added to the result in the same pass
              use_grid:bool|None=None, # force the grid_sample path (default: on CUDA only)
+             out:torch.Tensor|None=None, # write the result here (may be `x` itself on the CPU path: each crop is read before its slot is written)
             ) -> torch.Tensor:
     "Crop each image to its box, flip it, resize it bilinearly to `out_size`, optionally add noise: one pass"
     B, C = x.shape[:2]
     if use_grid is None: use_grid = x.device.type != 'cpu'
     if use_grid:
         grid = _crop_grid(boxes, hflip, vflip, x.shape[-2:], out_size, x.device)
-        out = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode='border', align_corners=False)
+        res = F.grid_sample(x, grid.to(x.dtype), mode='bilinear', padding_mode='border', align_corners=False)
         if noise is not None:
             s, prm = noise
-            out.add_(s.to(x.device, x.dtype).view(-1, 1, 1, 1) * GaussianNoise.noise(out.shape, prm))
-        return out
-    out = torch.empty(B, C, *out_size, dtype=x.dtype, device=x.device)
+            res.add_(s.to(x.device, x.dtype).view(-1, 1, 1, 1) * GaussianNoise.noise(res.shape, prm))
+        return res if out is None else out.copy_(res)
+    if out is None: out = torch.empty(B, C, *out_size, dtype=x.dtype, device=x.device)
     bx = boxes.tolist()
     hf = hflip.tolist() if hflip is not None else [False] * B
     vf = vflip.tolist() if vflip is not None else [False] * B
@@ -163,7 +164,7 @@ def resample(x:torch.Tensor, # images (B, C, H, W)
             src = F.interpolate(src[None], size=out_size, mode='bilinear', align_corners=False)[0]
         if sig is not None and sig[i] != 0:
             torch.add(src, GaussianNoise.noise_one(i, out.shape[1:], noise[1]), alpha=sig[i], out=out[i])
-        else: out[i] = src
+        elif out[i].data_ptr() != src.data_ptr(): out[i] = src
     return out
 
 # %% ../nbs/01_augment.ipynb #b76a1c54
@@ -278,7 +279,7 @@ class BrightnessContrast(ImageOp):
         mean = x.mean((1, 2, 3), keepdim=True) * b
         return (x * (b * c)).add_(mean * (1 - c))
 
-# %% ../nbs/01_augment.ipynb #5be070eb
+# %% ../nbs/01_augment.ipynb #f976c75e
 def _subset(x, idx, op, g):
     "Apply `op` to the samples `idx` of `x` (same output size required)"
     out = x.clone()
@@ -292,8 +293,10 @@ def _subset(x, idx, op, g):
 
 class Compose(ImageOp):
     "Apply `ops` in order; each sample goes through the whole sequence with probability `p`"
-    def __init__(self, ops:Sequence[ImageOp], p:float=1., fuse:bool=True):
-        super().__init__(p); self.ops, self.fuse = list(ops), fuse
+    def __init__(self, ops:Sequence[ImageOp], p:float=1., fuse:bool=True,
+                 inplace:bool=False, # fused runs that keep the size write into the input batch (CPU)
+                ):
+        super().__init__(p); self.ops, self.fuse, self.inplace = list(ops), fuse, inplace
     def out_size(self, H, W):
         for op in self.ops: H, W = op.out_size(H, W)
         return H, W
@@ -329,7 +332,8 @@ class Compose(ImageOp):
             else:
                 prm = op.params(torch.empty(B, x.shape[1], *size, device=x.device, dtype=x.dtype), g)
                 noise = (prm['sigma'], prm)
-        return resample(x, boxes, size, flips.get('h'), flips.get('v'), noise)
+        out = x if self.inplace and tuple(size) == (H, W) and x.device.type == 'cpu' else None
+        return resample(x, boxes, size, flips.get('h'), flips.get('v'), noise, out=out)
 
 # %% ../nbs/01_augment.ipynb #706c7f5b
 class OneOf(ImageOp):
@@ -393,10 +397,11 @@ def cv2_pipeline(image:np.ndarray, rng:np.random.Generator, sigma:float=0.05, sc
     if rng.random() < 0.5: out = cv2.flip(out, 1)
     return out + rng.normal(0, sigma, out.shape).astype(out.dtype)
 
-# %% ../nbs/01_augment.ipynb #a69c8b87
+# %% ../nbs/01_augment.ipynb #624695fc
 class Augment(Strategy):
     "Apply an image op to `batch[key]` during training"
     def __init__(self, op:ImageOp, key:str='x', name:str='augment', seed:int|None=None):
+        if not isinstance(op, ImageOp): raise TypeError(f"Augment needs an ImageOp (e.g. Compose([...])), got {type(op).__name__}")
         self.op, self.key, self.name = op, key, name
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
     def before_batch(self, batch, ctx):

@@ -61,11 +61,14 @@ def spec_from_tokenizer(tok, tags:Sequence[str]|None=None) -> TokenSpec:
     return TokenSpec(pad_id=tok.pad_token_id if tok.pad_token_id is not None else 0, mask_id=tok.mask_token_id,
                      unk_id=tok.unk_token_id, special_ids=list(tok.all_special_ids), tags=TagScheme(list(tags)) if tags else None)
 
-# %% ../nbs/01b_augment_text.ipynb #55936d0d
+# %% ../nbs/01b_augment_text.ipynb #8aa5bf2e
 def eligible(batch:dict, spec:TokenSpec) -> torch.Tensor:
     "Tokens an op may change: inside the attention mask and not special"
     ids = batch['input_ids']
-    return batch['attention_mask'].bool() & ~torch.isin(ids, spec.special.to(ids.device))
+    ok = batch['attention_mask'].bool()
+    if len(spec.special) > 8: return ok & ~torch.isin(ids, spec.special.to(ids.device))
+    for s in spec.special.tolist(): ok = ok & (ids != s)  # a few comparisons beat isin's sort on the CPU
+    return ok
 
 def token_tags(batch:dict) -> torch.Tensor|None:
     "The batch's token-level labels (B, T), if it has them"
@@ -269,7 +272,7 @@ def distill_recipe(neighbours:EmbeddingNeighbours|None=None, p_mask:float=0.1, p
     ops = [TokenMask(p_mask)] + ([NeighbourReplace(neighbours, p_replace)] if neighbours is not None else []) + [NgramSample(p_ng, max_n)]
     return TextCompose(ops)
 
-# %% ../nbs/01b_augment_text.ipynb #11156183
+# %% ../nbs/01b_augment_text.ipynb #6264a6a4
 MASK, PAD, CLS, SEP = '[MASK]', '[PAD]', '[CLS]', '[SEP]'
 
 def _encode_words(sents:list[list[str]], extra:Sequence[str]=()):
@@ -291,12 +294,32 @@ def _decode_words(ids:torch.Tensor, am:torch.Tensor, vocab:dict) -> list[list[st
     for n in lens: out.append(flat[i:i + n]); i += n
     return out
 
-def augment_strings(texts:Sequence[str], op:TextOp, generator:torch.Generator|None=None, mask_token:str=MASK) -> list[str]:
+def augment_strings(texts:Sequence[str], op:TextOp, generator:torch.Generator|None=None, mask_token:str=MASK,
+                    buckets:int=8) -> list[str]:
     "Run a text op on whitespace-tokenized strings; masked words become `mask_token`"
-    ids, am, vocab = _encode_words([t.split() for t in texts])
-    out = op(dict(input_ids=ids, attention_mask=am), TokenSpec(pad_id=0, mask_id=1), generator)
-    if mask_token != MASK: vocab = {(mask_token if w == MASK else w): i for w, i in vocab.items()}
-    return [' '.join(ws) for ws in _decode_words(out['input_ids'], out['attention_mask'], vocab)]
+    splits = [t.split() for t in texts]
+    lens = torch.tensor([len(w) for w in splits], dtype=torch.long)
+    # every word occurrence is its own id (its position in the flat list, + 2): no vocabulary to build, and
+    # decoding is one array lookup. 0 is padding, 1 the mask. Ops that need word identity (neighbours) need a tokenizer.
+    words = np.empty(int(lens.sum()) + 2, dtype=object)
+    words[0], words[1] = '', mask_token
+    words[2:] = list(itertools.chain.from_iterable(splits))
+    starts = lens.cumsum(0) - lens + 2
+    out = [''] * len(texts)
+    order = torch.argsort(lens, stable=True)
+    spec = TokenSpec(pad_id=0, mask_id=1)
+    for chunk in torch.tensor_split(order, min(buckets, max(len(texts), 1))):  # length buckets: little padding
+        if not len(chunk): continue
+        T = max(int(lens[chunk].max()), 1)
+        pos = torch.arange(T)
+        am = pos[None] < lens[chunk][:, None]
+        ids = torch.where(am, starts[chunk][:, None] + pos, 0)
+        res = op(dict(input_ids=ids, attention_mask=am.long()), spec, generator)
+        rid, ram = res['input_ids'], res['attention_mask'].bool()
+        flat = words[rid[ram].numpy()].tolist()
+        i = 0
+        for k, n in zip(chunk.tolist(), ram.sum(1).tolist()): out[k] = ' '.join(flat[i:i + n]); i += n
+    return out
 
 def augment_tagged(tokens:Sequence[Sequence[str]], tags:Sequence[Sequence[str]], op:TextOp, tag_names:Sequence[str],
                    generator:torch.Generator|None=None) -> tuple[list[list[str]], list[list[str]]]:
