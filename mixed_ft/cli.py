@@ -36,7 +36,7 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
     if epochs < 1: raise ValueError(f"--epochs must be at least 1, got {epochs}")
     run_demo(epochs=epochs, seeds=seed_list, n_train=n_train or None, out=out, device=device, progress=not no_progress)
 
-# %% ../nbs/09_cli.ipynb #86a85a59
+# %% ../nbs/09_cli.ipynb #62b32310
 @dataclass
 class DataConfig:
     name:str = 'digits' # built-in data set (the text chapter adds TSV/CSV/JSONL readers)
@@ -50,7 +50,7 @@ class ModelConfig:
 
 @dataclass
 class StrategiesConfig:
-    augment:bool = False # noise and random shifts
+    augment:bool = False # random one-pixel shifts and Gaussian noise (mixed_ft.augment)
     rotation:bool = False # rotation prediction as an auxiliary task
     rotation_weight:float = 0.5
     distill:bool = False # soft-target distillation from `teacher`
@@ -144,7 +144,7 @@ def example_config() -> str:
             lines.append(f"{f.name} = {val}" + (f"  # {docs[f.name]}" if docs.get(f.name) else ''))
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/09_cli.ipynb #1528903c
+# %% ../nbs/09_cli.ipynb #a33f4a9e
 def _teacher(s:StrategiesConfig) -> torch.nn.Module:
     if not s.teacher: raise ConfigError("[strategies] distill = true needs teacher = 'path/to/teacher.pt' (mixed-ft demo writes demo_out/teacher.pt).")
     t = DigitsCNN(s.teacher_width)
@@ -159,7 +159,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
     data = digits_splits(cfg.data.split_seed, cfg.data.n_train or None)
     torch.manual_seed(t.seed); model = DigitsCNN(cfg.model.width)
     strategies, weights = [LabelLoss()], {}
-    if s.augment: strategies.append(NoiseShift())
+    if s.augment: strategies.append(demo_augment())
     if s.rotation: strategies.append(RotationTask(model.feat_dim)); weights['rot'] = s.rotation_weight
     if s.distill:
         strategies.append(SoftTargetKD(_teacher(s), s.temperature)); weights.update(ce=1 - s.alpha, kd=s.alpha)

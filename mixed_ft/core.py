@@ -22,8 +22,9 @@ from fastcore.basics import store_attr, patch
 # %% auto #0
 __all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'as_batch',
            'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs', 'classification_loss', 'Schedule',
-           'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule', 'Context', 'Strategy', 'LabelLoss',
-           'NonFiniteLossError', 'MixedObjective', 'atomic_save', 'unwrap_model', 'export_model', 'load_model_weights']
+           'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule', 'Context', 'Strategy', 'mix_targets',
+           'LabelLoss', 'NonFiniteLossError', 'MixedObjective', 'atomic_save', 'unwrap_model', 'export_model',
+           'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -224,12 +225,25 @@ class Strategy:
         return self
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r})"
 
-# %% ../nbs/00_core.ipynb #5f14db1f
+# %% ../nbs/00_core.ipynb #48916bf2
+def mix_targets(t:torch.Tensor, batch:dict) -> torch.Tensor:
+    "Mix per-example targets `t` (B, ...) as the batch's inputs were mixed (identity when the batch is not mixed)"
+    m = batch.get('_mix')
+    if m is None: return t
+    lam = m['lam'].to(t.device, t.dtype if t.is_floating_point() else torch.float32).view(-1, *[1] * (t.ndim - 1))
+    return lam * t + (1 - lam) * t[m['perm'].to(t.device)]
+
+# %% ../nbs/00_core.ipynb #20fbca59
 class LabelLoss(Strategy):
-    "The supervised task: cross-entropy between the logits and the batch's labels"
+    "The supervised task: cross-entropy between the logits and the batch's labels (mixed labels for mixed batches)"
     def __init__(self, name:str='ce', label_smoothing:float=0., ignore_index:int=-100): store_attr()
     def loss_terms(self, out, batch, ctx):
-        return {self.name: classification_loss(out.logits, get_target(batch), self.ignore_index, self.label_smoothing)}
+        y, m = get_target(batch), batch.get('_mix')
+        if m is None: return {self.name: classification_loss(out.logits, y, self.ignore_index, self.label_smoothing)}
+        if out.logits.ndim != 2: raise ValueError("mixed batches need sequence-level logits (B, C); token-level mixing is not supported")
+        ce = lambda t: classification_loss(out.logits, t, self.ignore_index, self.label_smoothing, reduction='none')
+        lam = m['lam'].to(out.logits.device)
+        return {self.name: (lam * ce(y) + (1 - lam) * ce(y[m['perm'].to(y.device)])).mean()}
 
 # %% ../nbs/00_core.ipynb #51f67bcc
 class NonFiniteLossError(FloatingPointError):

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from mixed_ft.core import *
 from mixed_ft.train import *
-from mixed_ft.demo import NoiseShift
+
 
 
 class NaNAt(Strategy):
