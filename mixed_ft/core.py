@@ -23,8 +23,8 @@ from fastcore.basics import store_attr, patch
 __all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'as_batch',
            'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs', 'classification_loss', 'Schedule',
            'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule', 'Context', 'Strategy', 'mix_targets',
-           'LabelLoss', 'NonFiniteLossError', 'MixedObjective', 'atomic_save', 'unwrap_model', 'export_model',
-           'load_model_weights']
+           'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective', 'atomic_save', 'unwrap_model',
+           'export_model', 'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -245,7 +245,7 @@ class LabelLoss(Strategy):
         lam = m['lam'].to(out.logits.device)
         return {self.name: (lam * ce(y) + (1 - lam) * ce(y[m['perm'].to(y.device)])).mean()}
 
-# %% ../nbs/00_core.ipynb #51f67bcc
+# %% ../nbs/00_core.ipynb #88c41cab
 class NonFiniteLossError(FloatingPointError):
     "A loss term was NaN or infinite"
     def __init__(self, term:str, step:int, value:float):
@@ -254,13 +254,24 @@ class NonFiniteLossError(FloatingPointError):
                          "left in place. Common causes: a learning rate too high, fp16 overflow (try bf16), log of zero in "
                          "a custom loss, or NaN/inf in the inputs.")
 
+class Weighting:
+    "How named terms and their (scheduled) weights become one loss: the weighted sum; subclasses learn or adapt weights"
+    def modules(self) -> dict[str, nn.Module]: return {}
+    def combine(self, terms:dict, ws:dict, ctx:Context) -> tuple[torch.Tensor, dict]:
+        "Total loss and the effective weight of each term"
+        return sum(ws[k] * t for k,t in terms.items()), ws
+    def state_dict(self) -> dict: return {k: m.state_dict() for k,m in self.modules().items()}
+    def load_state_dict(self, sd:dict):
+        for k,m in self.modules().items(): m.load_state_dict(sd[k])
+
 class MixedObjective:
     "Weighted, scheduled sum of the named loss terms that a list of strategies contributes"
     def __init__(self, strategies:list, # `Strategy` objects, run in this order
                  weights:dict|None=None, # term name -> number or `Schedule`; unnamed terms get weight 1
                  check_finite:bool=True, # raise `NonFiniteLossError` on a NaN or infinite term
+                 weighting:Weighting|None=None, # learned or dynamic weighting (chapter `02_tasks`); default: the weighted sum
                 ):
-        self.strategies = list(strategies)
+        self.strategies, self.weighting = list(strategies), weighting or Weighting()
         names = [s.name for s in self.strategies]
         if len(set(names)) != len(names): raise ValueError(f"Strategy names must be unique, got {names}: pass name=... to tell them apart.")
         self.weights = {k: as_schedule(v) for k,v in (weights or {}).items()}
@@ -268,18 +279,21 @@ class MixedObjective:
 
     def modules(self) -> nn.ModuleDict:
         "Every module the strategies own, keyed `strategy.module`"
-        return nn.ModuleDict({f'{s.name}__{k}': m for s in self.strategies for k,m in s.modules().items()})
+        return nn.ModuleDict({**{f'{s.name}__{k}': m for s in self.strategies for k,m in s.modules().items()},
+                              **{f'weighting__{k}': m for k,m in self.weighting.modules().items()}})
     def parameters(self): return self.modules().parameters()
     def to(self, device):
         for s in self.strategies: s.to(device)
+        for m in self.weighting.modules().values(): m.to(device)
         return self
-    def state_dict(self): return {s.name: s.state_dict() for s in self.strategies}
+    def state_dict(self): return {**{s.name: s.state_dict() for s in self.strategies}, '_weighting': self.weighting.state_dict()}
     def load_state_dict(self, sd):
         for s in self.strategies: s.load_state_dict(sd.get(s.name, {}))
+        self.weighting.load_state_dict(sd.get('_weighting', {}))
     def weight(self, term:str, step:int) -> float: return self.weights[term](step) if term in self.weights else 1.
     def __repr__(self): return f"MixedObjective({self.strategies}, weights={self.weights})"
 
-# %% ../nbs/00_core.ipynb #123a9ba7
+# %% ../nbs/00_core.ipynb #4b5ec13a
 @patch
 def before_batch(self:MixedObjective, batch:dict, ctx:Context) -> dict:
     "Let each strategy rewrite the batch, in order"
@@ -315,8 +329,7 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
         if not bool(torch.isfinite(vals).all()):
             k = next(k for k,t in terms.items() if not torch.isfinite(t.detach()).all())
             raise NonFiniteLossError(k, ctx.step, float(terms[k].detach().float()))
-    ws = {k: self.weight(k, ctx.step) for k in terms}
-    total = sum(ws[k] * t for k,t in terms.items())
+    total, ws = self.weighting.combine(terms, {k: self.weight(k, ctx.step) for k in terms}, ctx)
     logs = {'loss': total.detach(), **{f'loss/{k}': t.detach() for k,t in terms.items()}, **{f'w/{k}': w for k,w in ws.items()}}
     return total, logs
 
