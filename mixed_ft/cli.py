@@ -9,7 +9,7 @@ __all__ = ['CHOICES', 'COMMANDS', 'USER_ERRORS', 'demo', 'DataConfig', 'ModelCon
            'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config', 'load_config', 'example_config',
            'train_from_config', 'train', 'build_parser', 'main']
 
-# %% ../nbs/09_cli.ipynb #d4dbae4d
+# %% ../nbs/09_cli.ipynb #b83fe274
 import argparse, difflib, json, os, sys
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -21,6 +21,7 @@ import mixed_ft
 from .core import *
 from .train import *
 from .demo import *
+from .tasks import RotationTask
 
 # %% ../nbs/09_cli.ipynb #fb48e36b
 def demo(epochs:int=80, # epochs for the teacher and for each student

@@ -201,7 +201,7 @@ class _Fn(Schedule):
     def __init__(self, f): self.f = f
     def __call__(self, step): return float(self.f(step))
 
-# %% ../nbs/00_core.ipynb #b25f18d8
+# %% ../nbs/00_core.ipynb #0976d8ec
 @dataclass
 class Context:
     "What a strategy may know about the run: the model, the step, the epoch, train or eval"
@@ -213,6 +213,7 @@ class Context:
 class Strategy:
     "A composable addition to fine-tuning: may rewrite the batch, look at outputs and add named loss terms"
     name = 'strategy'
+    terms:tuple|None = None # names of the loss terms it may produce, when known up front (lets the objective check weights early)
     def modules(self) -> dict[str, nn.Module]: return {}
     def before_batch(self, batch:dict, ctx:Context) -> dict: return batch
     def after_pred(self, out:Outputs, batch:dict, ctx:Context) -> Outputs: return out
@@ -233,10 +234,11 @@ def mix_targets(t:torch.Tensor, batch:dict) -> torch.Tensor:
     lam = m['lam'].to(t.device, t.dtype if t.is_floating_point() else torch.float32).view(-1, *[1] * (t.ndim - 1))
     return lam * t + (1 - lam) * t[m['perm'].to(t.device)]
 
-# %% ../nbs/00_core.ipynb #20fbca59
+# %% ../nbs/00_core.ipynb #9429c137
 class LabelLoss(Strategy):
     "The supervised task: cross-entropy between the logits and the batch's labels (mixed labels for mixed batches)"
-    def __init__(self, name:str='ce', label_smoothing:float=0., ignore_index:int=-100): store_attr()
+    def __init__(self, name:str='ce', label_smoothing:float=0., ignore_index:int=-100):
+        store_attr(); self.terms = (name,)
     def loss_terms(self, out, batch, ctx):
         y, m = get_target(batch), batch.get('_mix')
         if m is None: return {self.name: classification_loss(out.logits, y, self.ignore_index, self.label_smoothing)}
@@ -245,7 +247,7 @@ class LabelLoss(Strategy):
         lam = m['lam'].to(out.logits.device)
         return {self.name: (lam * ce(y) + (1 - lam) * ce(y[m['perm'].to(y.device)])).mean()}
 
-# %% ../nbs/00_core.ipynb #88c41cab
+# %% ../nbs/00_core.ipynb #4fe7bb31
 class NonFiniteLossError(FloatingPointError):
     "A loss term was NaN or infinite"
     def __init__(self, term:str, step:int, value:float):
@@ -276,6 +278,11 @@ class MixedObjective:
         if len(set(names)) != len(names): raise ValueError(f"Strategy names must be unique, got {names}: pass name=... to tell them apart.")
         self.weights = {k: as_schedule(v) for k,v in (weights or {}).items()}
         self.check_finite, self._checked = check_finite, False
+        if all(s.terms is not None for s in self.strategies):  # every term is known: check the weights now
+            known = {t for s in self.strategies for t in s.terms}
+            unknown = set(self.weights) - known
+            if unknown: raise ValueError(f"Weights given for {sorted(unknown)}, but the strategies produce only {sorted(known)}.")
+            self._checked = True
 
     def modules(self) -> nn.ModuleDict:
         "Every module the strategies own, keyed `strategy.module`"
@@ -293,7 +300,7 @@ class MixedObjective:
     def weight(self, term:str, step:int) -> float: return self.weights[term](step) if term in self.weights else 1.
     def __repr__(self): return f"MixedObjective({self.strategies}, weights={self.weights})"
 
-# %% ../nbs/00_core.ipynb #4b5ec13a
+# %% ../nbs/00_core.ipynb #aafd03e9
 @patch
 def before_batch(self:MixedObjective, batch:dict, ctx:Context) -> dict:
     "Let each strategy rewrite the batch, in order"
@@ -320,8 +327,8 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
     "Total loss and logs (`loss`, `loss/<term>`, `w/<term>`) for one batch"
     terms = self.terms(out, batch, ctx)
     if not terms: raise ValueError("No strategy produced a loss term: add LabelLoss() or another strategy with loss_terms.")
-    if not self._checked:
-        unknown = set(self.weights) - set(terms)
+    if not self._checked:  # some strategy did not declare its terms: check against the first batch's
+        unknown = set(self.weights) - set(terms) - {t for s in self.strategies if s.terms for t in s.terms}
         if unknown: raise ValueError(f"Weights given for {sorted(unknown)}, but the strategies produce only {sorted(terms)}.")
         self._checked = True
     if self.check_finite:

@@ -118,7 +118,8 @@ def test_resume_would_differ_without_rng_restore(tmp_path):
 
 
 def test_export_leaves_out_strategy_modules(tmp_path):
-    from mixed_ft.demo import DigitsCNN, RotationTask
+    from mixed_ft.demo import DigitsCNN
+    from mixed_ft.tasks import RotationTask
     m = DigitsCNN(4)
     rot = RotationTask(m.feat_dim)
     x = torch.rand(16, 1, 8, 8); y = torch.randint(0, 10, (16,))
@@ -129,4 +130,4 @@ def test_export_leaves_out_strategy_modules(tmp_path):
     export_model(m, tmp_path/'m.pt')
     sd = torch.load(tmp_path/'m.pt', weights_only=True)
     assert set(sd) == set(DigitsCNN(4).state_dict())
-    assert 'rotation' in tr.state_dict()['objective']  # the training checkpoint keeps it
+    assert 'rot' in tr.state_dict()['objective']  # the training checkpoint keeps it
