@@ -9,7 +9,7 @@ __all__ = ['CHOICES', 'COMMANDS', 'USER_ERRORS', 'demo', 'DataConfig', 'ModelCon
            'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config', 'load_config', 'example_config',
            'train_from_config', 'train', 'build_parser', 'main']
 
-# %% ../nbs/09_cli.ipynb #b83fe274
+# %% ../nbs/09_cli.ipynb #81d80e9e
 import argparse, difflib, json, os, sys
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -22,6 +22,7 @@ from .core import *
 from .train import *
 from .demo import *
 from .tasks import RotationTask
+from .distill import KD, Teacher, kd_weights
 
 # %% ../nbs/09_cli.ipynb #fb48e36b
 def demo(epochs:int=80, # epochs for the teacher and for each student
@@ -145,7 +146,7 @@ def example_config() -> str:
             lines.append(f"{f.name} = {val}" + (f"  # {docs[f.name]}" if docs.get(f.name) else ''))
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/09_cli.ipynb #a33f4a9e
+# %% ../nbs/09_cli.ipynb #4e6fd96d
 def _teacher(s:StrategiesConfig) -> torch.nn.Module:
     if not s.teacher: raise ConfigError("[strategies] distill = true needs teacher = 'path/to/teacher.pt' (mixed-ft demo writes demo_out/teacher.pt).")
     t = DigitsCNN(s.teacher_width)
@@ -163,7 +164,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
     if s.augment: strategies.append(demo_augment())
     if s.rotation: strategies.append(RotationTask(model.feat_dim)); weights['rot'] = s.rotation_weight
     if s.distill:
-        strategies.append(SoftTargetKD(_teacher(s), s.temperature)); weights.update(ce=1 - s.alpha, kd=s.alpha)
+        strategies.append(KD(Teacher(_teacher(s)), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
     cbs = [Checkpoint(out)]
     if t.precision != 'fp32': cbs.append(MixedPrecision(t.precision))
     if t.clip_grad > 0: cbs.append(GradClip(t.clip_grad))
