@@ -38,7 +38,7 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
     if epochs < 1: raise ValueError(f"--epochs must be at least 1, got {epochs}")
     run_demo(epochs=epochs, seeds=seed_list, n_train=n_train or None, out=out, device=device, progress=not no_progress)
 
-# %% ../nbs/09_cli.ipynb #62b32310
+# %% ../nbs/09_cli.ipynb #a5a1d7c2
 @dataclass
 class DataConfig:
     name:str = 'digits' # built-in data set (the text chapter adds TSV/CSV/JSONL readers)
@@ -80,6 +80,7 @@ class TrainerConfig:
 @dataclass
 class OutputConfig:
     dir:str = 'runs/digits' # checkpoints, exported model, history and plot
+    every_steps:int = 0 # also checkpoint every N optimizer steps (0: after each epoch only)
 
 @dataclass
 class RunConfig:
@@ -146,7 +147,7 @@ def example_config() -> str:
             lines.append(f"{f.name} = {val}" + (f"  # {docs[f.name]}" if docs.get(f.name) else ''))
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/09_cli.ipynb #4e6fd96d
+# %% ../nbs/09_cli.ipynb #0438c939
 def _teacher(s:StrategiesConfig) -> torch.nn.Module:
     if not s.teacher: raise ConfigError("[strategies] distill = true needs teacher = 'path/to/teacher.pt' (mixed-ft demo writes demo_out/teacher.pt).")
     t = DigitsCNN(s.teacher_width)
@@ -165,7 +166,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
     if s.rotation: strategies.append(RotationTask(model.feat_dim)); weights['rot'] = s.rotation_weight
     if s.distill:
         strategies.append(KD(Teacher(_teacher(s)), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
-    cbs = [Checkpoint(out)]
+    cbs = [Checkpoint(out, every_steps=cfg.output.every_steps or None)]
     if t.precision != 'fp32': cbs.append(MixedPrecision(t.precision))
     if t.clip_grad > 0: cbs.append(GradClip(t.clip_grad))
     if t.compile: cbs.append(Compile())
@@ -175,8 +176,8 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
                       torch.utils.data.DataLoader(data[1], batch_size=512), epochs=t.epochs, lr=t.lr,
                       weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                       callbacks=cbs, device=t.device or None, seed=t.seed, eval_every=t.eval_every or None, progress=progress)
-    last = out/'last.pt'
-    trainer.fit(resume_from=last if resume and last.exists() else None)
+    has_ckpt = (out/'last.pt').exists() or (out/'last.prev.pt').exists()
+    trainer.fit(resume_from=out if resume and has_ckpt else None)
     res = {'test_' + k: v for k,v in trainer.evaluate(torch.utils.data.DataLoader(data[2], batch_size=512)).items()}
     export_model(model, out/'model.pt')
     (out/'history.json').write_text(json.dumps(trainer.history))

@@ -23,8 +23,8 @@ from fastcore.basics import store_attr, patch
 __all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'as_batch',
            'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs', 'classification_loss', 'Schedule',
            'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule', 'Context', 'Strategy', 'mix_targets',
-           'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective', 'atomic_save', 'unwrap_model',
-           'export_model', 'load_model_weights']
+           'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective', 'previous_path', 'atomic_save',
+           'unwrap_model', 'export_model', 'short_error', 'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -340,14 +340,20 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
     logs = {'loss': total.detach(), **{f'loss/{k}': t.detach() for k,t in terms.items()}, **{f'w/{k}': w for k,w in ws.items()}}
     return total, logs
 
-# %% ../nbs/00_core.ipynb #cf268d6f
-def atomic_save(obj, path):
-    "`torch.save` to a temporary file beside `path`, fsync, then rename over `path`"
+# %% ../nbs/00_core.ipynb #8d11308c
+def previous_path(path) -> Path:
+    "Where `atomic_save(..., keep_previous=True)` keeps the file it replaced: last.pt -> last.prev.pt"
+    path = Path(path)
+    return path.with_name(f'{path.stem}.prev{path.suffix}')
+
+def atomic_save(obj, path, keep_previous:bool=False):
+    "`torch.save` to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f); f.flush(); os.fsync(f.fileno())
+        if keep_previous and path.exists(): os.replace(path, previous_path(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
@@ -370,12 +376,17 @@ def export_model(model:nn.Module, path) -> Path:
     "Write the inference weights of `model` (no strategy heads, no optimizer) atomically to `path`"
     return atomic_save(unwrap_model(model).state_dict(), path)
 
-# %% ../nbs/00_core.ipynb #1f619eeb
+# %% ../nbs/00_core.ipynb #d79249c3
+def short_error(e:BaseException) -> str:
+    "The exception's type and first line (torch's unpickling errors run to a page of advice that does not apply)"
+    first = (str(e).strip().splitlines() or [''])[0]
+    return f"{type(e).__name__}: {first[:160]}"
+
 def load_model_weights(model:nn.Module, path) -> nn.Module:
     "Load weights written by `export_model` into `model`, with a clear error for a missing or corrupt file"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"No weights at {path}: check the path, or export them first with export_model.")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable weights file ({type(e).__name__}: {e}); it may be truncated. Export it again.") from None
+    except Exception as e: raise ValueError(f"{path} is not a readable weights file ({short_error(e)}); it may be truncated. Export it again.") from None
     unwrap_model(model).load_state_dict(sd)
     return model

@@ -23,7 +23,7 @@ from .core import *
 # %% auto #0
 __all__ = ['EVENTS', 'CKPT_VERSION', 'CancelFitException', 'Callback', 'accuracy', 'macro_f1', 'lr_multiplier', 'param_groups',
            'Trainer', 'Recorder', 'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile',
-           'load_checkpoint_file', 'Checkpoint', 'plot_history', 'toy_data', 'toy_model']
+           'load_checkpoint_file', 'resume_checkpoint', 'Checkpoint', 'plot_history', 'toy_data', 'toy_model']
 
 # %% ../nbs/04_train.ipynb #e3ccd8d4
 EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
@@ -334,7 +334,7 @@ class Compile(Callback):
     def __init__(self, **kwargs): self.kwargs = kwargs
     def before_fit(self, tr): tr.forward_model = torch.compile(tr.model, **self.kwargs)
 
-# %% ../nbs/04_train.ipynb #c42ae8f9
+# %% ../nbs/04_train.ipynb #93d89ca4
 CKPT_VERSION = 1
 
 @patch
@@ -352,7 +352,7 @@ def load_checkpoint_file(path) -> dict:
     if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}: check the path (checkpoints are written as last.pt and best.pt in the run's folder).")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise ValueError(f"Checkpoint {path} is truncated or corrupt ({type(e).__name__}: {e}). "
+        raise ValueError(f"Checkpoint {path} is truncated or corrupt ({short_error(e)}). "
                          "Resume from another checkpoint (best.pt, or an earlier copy) or start again.") from None
     if not isinstance(ck, dict) or ck.get('version') != CKPT_VERSION:
         raise ValueError(f"{path} is not a mixed_ft training checkpoint (expected version {CKPT_VERSION}). For exported weights use load_model_weights.")
@@ -360,8 +360,8 @@ def load_checkpoint_file(path) -> dict:
 
 @patch
 def load_checkpoint(self:Trainer, path):
-    "Restore the full training state from `path`; `fit` continues from there"
-    ck = load_checkpoint_file(path)
+    "Restore the full training state from `path` (a checkpoint, or a run folder: its newest readable one)"
+    ck, self.resumed_from = resume_checkpoint(path)
     unwrap_model(self.model).load_state_dict(ck['model'])
     self.objective.load_state_dict(ck['objective'])
     self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
@@ -375,7 +375,21 @@ def load_checkpoint(self:Trainer, path):
         set_rng_state(ck['rng'])
     return self
 
-# %% ../nbs/04_train.ipynb #dd47b6e0
+# %% ../nbs/04_train.ipynb #cd773645
+def resume_checkpoint(path:str|Path) -> tuple[dict, Path]:
+    "The newest readable checkpoint at `path` (a run folder or a checkpoint file), falling back to its .prev copy"
+    path = Path(path)
+    cands = [path/'last.pt', path/'last.prev.pt'] if path.is_dir() else [path, previous_path(path)]
+    found, errors = [c for c in cands if c.exists()], []
+    if not found: raise FileNotFoundError(f"No checkpoint at {path} (looked for {', '.join(str(c) for c in cands)}).")
+    for i, c in enumerate(found):
+        try: return load_checkpoint_file(c), c
+        except ValueError as e:
+            errors.append(str(e))
+            if i + 1 < len(found): warnings.warn(f"{e} Using the previous checkpoint, {found[i + 1]}, instead.")
+    raise ValueError("No readable checkpoint: " + ' | '.join(errors))
+
+# %% ../nbs/04_train.ipynb #bc29b169
 class Checkpoint(Callback):
     "Write `last.pt` after each epoch (and every `every_steps` steps) and `best.pt` when `monitor` improves"
     order = 20
@@ -383,7 +397,7 @@ class Checkpoint(Callback):
                  monitor:str|None='valid_accuracy', # metric deciding best.pt (None: no best.pt)
                  mode:str='max', every_steps:int|None=None):
         store_attr(); self.path, self.best = Path(path), None
-    def save(self, tr, name): atomic_save(tr.state_dict(), self.path/name)
+    def save(self, tr, name): atomic_save(tr.state_dict(), self.path/name, keep_previous=name == 'last.pt')
     def after_step(self, tr):
         if self.every_steps and tr.step % self.every_steps == 0: self.save(tr, 'last.pt')
     def after_eval(self, tr):
