@@ -147,7 +147,7 @@ def example_config() -> str:
             lines.append(f"{f.name} = {val}" + (f"  # {docs[f.name]}" if docs.get(f.name) else ''))
     return '\n'.join(lines) + '\n'
 
-# %% ../nbs/09_cli.ipynb #0438c939
+# %% ../nbs/09_cli.ipynb #0805ea73
 def _teacher(s:StrategiesConfig) -> torch.nn.Module:
     if not s.teacher: raise ConfigError("[strategies] distill = true needs teacher = 'path/to/teacher.pt' (mixed-ft demo writes demo_out/teacher.pt).")
     t = DigitsCNN(s.teacher_width)
@@ -178,14 +178,17 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True) -> d
                       callbacks=cbs, device=t.device or None, seed=t.seed, eval_every=t.eval_every or None, progress=progress)
     has_ckpt = (out/'last.pt').exists() or (out/'last.prev.pt').exists()
     trainer.fit(resume_from=out if resume and has_ckpt else None)
-    res = {'test_' + k: v for k,v in trainer.evaluate(torch.utils.data.DataLoader(data[2], batch_size=512)).items()}
-    export_model(model, out/'model.pt')
-    (out/'history.json').write_text(json.dumps(trainer.history))
-    (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
-    trainer.plot_history(out/'history.png')
+    test_dl = shard_loader(torch.utils.data.DataLoader(data[2], batch_size=512), shuffle=False) if world_size() > 1 else \
+              torch.utils.data.DataLoader(data[2], batch_size=512)
+    res = {'test_' + k: v for k,v in trainer.evaluate(test_dl).items()}  # every process evaluates its shard
+    if is_main():  # one writer under torchrun
+        export_model(model, out/'model.pt')
+        (out/'history.json').write_text(json.dumps(trainer.history))
+        (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
+        trainer.plot_history(out/'history.png')
     return res
 
-# %% ../nbs/09_cli.ipynb #25ac3abf
+# %% ../nbs/09_cli.ipynb #5c4b0e7a
 def train(config:str=None, # TOML file describing the run (see --example)
           resume:bool=False, # continue from <output.dir>/last.pt when it exists
           example:bool=False, # print an example config with every key and exit
@@ -195,7 +198,7 @@ def train(config:str=None, # TOML file describing the run (see --example)
     if example: return print(example_config(), end='')
     if config is None: raise ValueError("train needs a config file: mixed-ft train run.toml (mixed-ft train --example prints one)")
     res = train_from_config(load_config(config), resume=resume, progress=not no_progress)
-    print(json.dumps(res, indent=2))
+    if is_main(): print(json.dumps(res, indent=2))
 
 # %% ../nbs/09_cli.ipynb #f8015358
 COMMANDS = {'demo': demo, 'train': train}

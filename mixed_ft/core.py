@@ -20,11 +20,11 @@ from pathlib import Path
 from fastcore.basics import store_attr, patch
 
 # %% auto #0
-__all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'as_batch',
-           'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs', 'classification_loss', 'Schedule',
-           'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule', 'Context', 'Strategy', 'mix_targets',
-           'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective', 'previous_path', 'atomic_save',
-           'unwrap_model', 'export_model', 'short_error', 'load_model_weights']
+__all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'world_size',
+           'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs',
+           'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule',
+           'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective',
+           'previous_path', 'atomic_save', 'unwrap_model', 'export_model', 'short_error', 'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -69,6 +69,19 @@ def to_device(obj, device, non_blocking:bool=True):
     if isinstance(obj, tuple): return tuple(to_device(o, device, non_blocking) for o in obj)
     if isinstance(obj, list): return [to_device(o, device, non_blocking) for o in obj]
     return obj
+
+# %% ../nbs/00_core.ipynb #aa383d7b
+def world_size() -> int:
+    "Number of processes in the run (1 without torchrun)"
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): return torch.distributed.get_world_size()
+    return int(os.environ.get('WORLD_SIZE', 1))
+
+def rank() -> int:
+    "This process's rank (0 without torchrun)"
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): return torch.distributed.get_rank()
+    return int(os.environ.get('RANK', 0))
+
+def is_main() -> bool: return rank() == 0
 
 # %% ../nbs/00_core.ipynb #12faf3ab
 TARGET_KEYS = ('y', 'labels', 'label')

@@ -210,7 +210,7 @@ class AttentionKD(Strategy):
             losses.append(F.mse_loss(a, b))
         return {self.name: torch.stack(losses).mean()}
 
-# %% ../nbs/03_distill.ipynb #255fdf1c
+# %% ../nbs/03_distill.ipynb #e6528d4d
 class CacheMismatchError(ValueError):
     "A teacher cache made for another teacher, data set or layout"
 
@@ -239,6 +239,8 @@ class TeacherCache:
         manifest = dict(format=1, teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
                         n_examples=n_examples, n_aug=n_aug, num_classes=num_classes, topk=topk)
         mpath = self.path/'manifest.json'
+        shared = world_size() > 1 and torch.distributed.is_initialized()
+        if shared and not is_main(): torch.distributed.barrier()  # under torchrun rank 0 creates the cache, the others open it
         if mpath.exists():
             try: old = json.loads(mpath.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -257,8 +259,9 @@ class TeacherCache:
         if mode == 'w+':
             tmp = mpath.with_suffix('.tmp'); tmp.write_text(json.dumps(manifest, indent=2)); os.replace(tmp, mpath)
         self.manifest, self.num_classes, self.topk = manifest, num_classes, topk
+        if shared and is_main(): torch.distributed.barrier()
 
-# %% ../nbs/03_distill.ipynb #6a55b652
+# %% ../nbs/03_distill.ipynb #8fc01426
 def _ids(batch):
     if 'idx' not in batch: raise KeyError("a cached teacher needs the example ids in the batch under 'idx' (see TextDataset)")
     idx = batch['idx'].cpu().numpy()
@@ -301,11 +304,15 @@ def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
 def fill(self:TeacherCache, teacher, loader, progress:bool=True):
     "Compute and store the teacher's logits for every batch of `loader` (batches carry 'idx' and maybe 'aug_id')"
     from tqdm.auto import tqdm
+    shared = world_size() > 1 and torch.distributed.is_initialized()
+    if shared and not is_main():  # under torchrun, rank 0 fills the shared files once; the others wait for it
+        torch.distributed.barrier(); return self
     for b in tqdm(loader, desc='teacher cache', disable=not progress, leave=False):
         b = as_batch(b)
         idx, aug = _ids(b)
         if not self.filled[idx, aug].all(): self.put(idx, aug, teacher(b))
     self.flush()
+    if shared: torch.distributed.barrier()
     return self
 
 @patch

@@ -106,7 +106,7 @@ class Vocab:
         from mixed_ft.augment_text import TokenSpec
         return TokenSpec(pad_id=self.PAD, mask_id=self.MASK, unk_id=self.UNK)
 
-# %% ../nbs/05_text.ipynb #73d64a84
+# %% ../nbs/05_text.ipynb #6225c9e1
 class TextDataset(torch.utils.data.Dataset):
     "Encoded texts with their labels and example indices"
     def __init__(self, texts:Sequence[str], labels:Sequence[int]|None, vocab:Vocab, max_len:int=128):
@@ -129,17 +129,26 @@ def pad_collate(items:list[dict], pad_id:int=0) -> dict:
 
 class BucketSampler(torch.utils.data.Sampler):
     "Batches of similar-length examples: shuffle, sort within windows of `bucket` batches, shuffle the batches"
-    def __init__(self, lengths:Sequence[int], batch_size:int, bucket:int=50, shuffle:bool=True, drop_last:bool=False):
+    def __init__(self, lengths:Sequence[int], batch_size:int, bucket:int=50, shuffle:bool=True, drop_last:bool=False, seed:int=0):
         self.lengths, self.bs, self.bucket, self.shuffle, self.drop_last = torch.tensor(lengths), batch_size, bucket, shuffle, drop_last
+        self.seed, self.epoch = seed, 0
+    def set_epoch(self, epoch:int): self.epoch = epoch
     def __iter__(self):
+        # one process: torch's global generator (checkpointed). Several (torchrun): every rank must draw the same
+        # order, so a generator seeded from (seed, epoch), and each rank takes every world-th batch
+        W, R = world_size(), rank()
+        g = torch.Generator().manual_seed(self.seed + self.epoch) if W > 1 else None
         n = len(self.lengths)
-        idx = torch.randperm(n) if self.shuffle else torch.arange(n)
+        idx = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         w = self.bs * self.bucket
         chunks = [c[self.lengths[c].argsort(stable=True)] for c in idx.split(w)]
         batches = [b for c in chunks for b in c.split(self.bs) if len(b) == self.bs or not self.drop_last]
-        order = torch.randperm(len(batches)) if self.shuffle else torch.arange(len(batches))
+        order = torch.randperm(len(batches), generator=g) if self.shuffle else torch.arange(len(batches))
+        if W > 1: order = order[:len(order) // W * W][R::W]
         for i in order.tolist(): yield batches[i].tolist()
-    def __len__(self): return len(self.lengths) // self.bs if self.drop_last else math.ceil(len(self.lengths) / self.bs)
+    def __len__(self):
+        n = len(self.lengths) // self.bs if self.drop_last else math.ceil(len(self.lengths) / self.bs)
+        return n // world_size()
 
 def text_loader(ds:TextDataset, batch_size:int=32, shuffle:bool=True, pad_id:int=0) -> torch.utils.data.DataLoader:
     "A DataLoader of length-bucketed, dynamically padded batches"

@@ -1,0 +1,75 @@
+"Multi-process training on PyTorch's own engine: 2 gloo processes on CPU end where 1 process with the same global batch does"
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import mixed_ft_cmd
+
+HERE = Path(__file__).parent
+
+
+def torchrun(n, *args, env):
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}', *map(str, args)]
+    r = subprocess.run(cmd, env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return r
+
+
+def one_process(*args, env):
+    r = subprocess.run([sys.executable, *map(str, args)], env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory, ):
+    env = {**os.environ, 'PYTHONPATH': str(HERE.parent) + os.pathsep + os.environ.get('PYTHONPATH', '')}
+    d = tmp_path_factory.mktemp('dist')
+    one_process(HERE/'dist_train.py', d/'single', 'ddp', 32, env=env)
+    return d, env
+
+
+def compare(d, name):
+    a, b = torch.load(d/'single.pt'), torch.load(d/f'{name}.pt')
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    ha, hb = json.loads((d/'single.json').read_text()), json.loads((d/f'{name}.json').read_text())
+    return diff, ha, hb
+
+
+def test_ddp_two_processes_match_one_process(reference):
+    d, env = reference
+    torchrun(2, HERE/'dist_train.py', d/'ddp', 'ddp', 16, env=env)
+    diff, ha, hb = compare(d, 'ddp')
+    assert diff < 1e-5, diff
+    # the logged loss is the mean over both processes: the same as the single process's, per step
+    la, lb = [r['loss'] for r in ha if 'loss' in r], [r['loss'] for r in hb if 'loss' in r]
+    assert len(la) == len(lb) == 3 * 8 and max(abs(x - y) for x, y in zip(la, lb)) < 1e-5
+    # evaluation gathers both shards (100 examples: the padding DistributedSampler adds is dropped)
+    assert [r['valid_accuracy'] for r in ha if 'valid_accuracy' in r] == [r['valid_accuracy'] for r in hb if 'valid_accuracy' in r]
+    # rank 0 wrote the checkpoints, with both processes' generator states
+    ck = torch.load(str(d/'ddp_ckpt'/'last.pt'), weights_only=True)
+    assert len(ck['rng']['per_rank']) == 2 and ck['step'] == 24
+
+
+def test_fsdp_two_processes_match_one_process(reference):
+    d, env = reference
+    torchrun(2, HERE/'dist_train.py', d/'fsdp', 'fsdp', 16, env=env)
+    diff, _, _ = compare(d, 'fsdp')
+    assert diff < 1e-5, diff
+
+
+def test_cli_train_under_torchrun(tmp_path, cli_env):
+    cfg = tmp_path/'run.toml'
+    cfg.write_text(f'[data]\nn_train = 128\n[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/run"\n')
+    r = torchrun(2, mixed_ft_cmd()[0], 'train', cfg, '--no-progress', env=cli_env)
+    assert r.stdout.count('"test_accuracy"') == 1   # one process reports
+    assert (tmp_path/'run'/'model.pt').exists() and (tmp_path/'run'/'last.pt').exists()
+    hist = json.loads((tmp_path/'run'/'history.json').read_text())
+    assert len([h for h in hist if 'loss' in h]) == 2 * 2   # 128 images, 32 per process and step, 2 processes: 2 steps per epoch
+
+
+def test_teacher_cache_filled_once_and_shared(tmp_path, reference):
+    _, env = reference
+    r = torchrun(2, HERE/'dist_cache.py', tmp_path/'cache', env=env)
+    assert 'cache ok' in r.stdout
