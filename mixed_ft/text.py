@@ -106,7 +106,7 @@ class Vocab:
         from mixed_ft.augment_text import TokenSpec
         return TokenSpec(pad_id=self.PAD, mask_id=self.MASK, unk_id=self.UNK)
 
-# %% ../nbs/05_text.ipynb #6225c9e1
+# %% ../nbs/05_text.ipynb #ece90d9d
 class TextDataset(torch.utils.data.Dataset):
     "Encoded texts with their labels and example indices"
     def __init__(self, texts:Sequence[str], labels:Sequence[int]|None, vocab:Vocab, max_len:int=128):
@@ -144,11 +144,12 @@ class BucketSampler(torch.utils.data.Sampler):
         chunks = [c[self.lengths[c].argsort(stable=True)] for c in idx.split(w)]
         batches = [b for c in chunks for b in c.split(self.bs) if len(b) == self.bs or not self.drop_last]
         order = torch.randperm(len(batches), generator=g) if self.shuffle else torch.arange(len(batches))
-        if W > 1: order = order[:len(order) // W * W][R::W]
+        if W > 1: order = (order[:len(order) // W * W] if self.shuffle else order)[R::W]  # training: equal counts; evaluation: every batch
         for i in order.tolist(): yield batches[i].tolist()
     def __len__(self):
         n = len(self.lengths) // self.bs if self.drop_last else math.ceil(len(self.lengths) / self.bs)
-        return n // world_size()
+        W = world_size()
+        return n // W if self.shuffle else len(range(rank(), n, W))
 
 def text_loader(ds:TextDataset, batch_size:int=32, shuffle:bool=True, pad_id:int=0) -> torch.utils.data.DataLoader:
     "A DataLoader of length-bucketed, dynamically padded batches"

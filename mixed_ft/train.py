@@ -240,7 +240,7 @@ def evaluate(self:Trainer, dl:DataLoader|None=None) -> dict:
     res.update({k: float(f(preds, y)) for k,f in self.metrics.items()})
     return res
 
-# %% ../nbs/04_train.ipynb #6411e8ea
+# %% ../nbs/04_train.ipynb #81122d65
 def init_distributed():
     "Join the process group `torchrun` set up (gloo on CPU, NCCL on GPU); nothing in a single process"
     if world_size() <= 1 or dist.is_initialized(): return
@@ -267,9 +267,10 @@ def wrap_parallel(model:nn.Module, parallel:str, device) -> nn.Module:
     raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {parallel!r}")
 
 def gather_sharded(x:torch.Tensor, dl:DataLoader) -> torch.Tensor:
-    "Reassemble per-process predictions of a DistributedSampler(shuffle=False) split in data-set order, padding dropped"
+    "Every process's predictions: in data-set order without DistributedSampler's padding, or simply concatenated"
     parts = [None] * world_size()
     dist.all_gather_object(parts, x.cpu())
+    if not isinstance(dl.sampler, DistributedSampler): return torch.cat(parts)  # e.g. BucketSampler: disjoint batches, any order
     n, W = len(dl.dataset), world_size()
     m = max(len(p) for p in parts)
     out = torch.empty((m * W, *x.shape[1:]), dtype=x.dtype)

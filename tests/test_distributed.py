@@ -73,3 +73,8 @@ def test_teacher_cache_filled_once_and_shared(tmp_path, reference):
     _, env = reference
     r = torchrun(2, HERE/'dist_cache.py', tmp_path/'cache', env=env)
     assert 'cache ok' in r.stdout
+
+
+def test_bucketed_text_batches_under_torchrun(reference):
+    _, env = reference
+    assert 'text ok' in torchrun(2, HERE/'dist_text.py', env=env).stdout
