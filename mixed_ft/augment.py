@@ -397,9 +397,10 @@ def cv2_pipeline(image:np.ndarray, rng:np.random.Generator, sigma:float=0.05, sc
     if rng.random() < 0.5: out = cv2.flip(out, 1)
     return out + rng.normal(0, sigma, out.shape).astype(out.dtype)
 
-# %% ../nbs/01_augment.ipynb #624695fc
+# %% ../nbs/01_augment.ipynb #4c3f3799
 class Augment(Strategy):
     "Apply an image op to `batch[key]` during training"
+    terms = ()  # rewrites the batch, adds no loss
     def __init__(self, op:ImageOp, key:str='x', name:str='augment', seed:int|None=None):
         if not isinstance(op, ImageOp): raise TypeError(f"Augment needs an ImageOp (e.g. Compose([...])), got {type(op).__name__}")
         self.op, self.key, self.name = op, key, name

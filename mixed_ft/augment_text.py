@@ -337,9 +337,10 @@ def augment_tagged(tokens:Sequence[Sequence[str]], tags:Sequence[Sequence[str]],
     tg = [names[row[m.bool()].numpy()].tolist() for row, m in zip(out['labels'], out['attention_mask'])]
     return words, tg
 
-# %% ../nbs/01b_augment_text.ipynb #d2111728
+# %% ../nbs/01b_augment_text.ipynb #d62454ef
 class TextAugment(Strategy):
     "Apply a text op to the batch during training"
+    terms = ()
     def __init__(self, op:TextOp, spec:TokenSpec, name:str='text_augment', seed:int|None=None):
         self.op, self.spec, self.name = op, spec, name
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -30,9 +30,10 @@ def sample_mix(B:int, alpha:float, per_sample:bool=False, g:torch.Generator|None
     lam = (u[0] / (u[0] + u[1])).expand(B).clone()
     return dict(perm=perm, lam=lam)
 
-# %% ../nbs/01c_mix.ipynb #645051e5
+# %% ../nbs/01c_mix.ipynb #ab60a24c
 class Mixup(Strategy):
     "Input mixup on `batch[key]`; labels (and any `mix_targets`) are mixed with the same weights"
+    terms = ()
     def __init__(self, alpha:float=0.4, key:str='x', per_sample:bool=False, p:float=1., name:str='mixup', seed:int|None=None):
         self.alpha, self.key, self.per_sample, self.p, self.name = alpha, key, per_sample, check_p(p), name
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -106,7 +107,7 @@ class HiddenMixup(Mixup):
         self._active = None  # only the main forward pass is mixed
         return out
 
-# %% ../nbs/01c_mix.ipynb #7214358f
+# %% ../nbs/01c_mix.ipynb #b763295a
 def sym_kl(logits_a:torch.Tensor, logits_b:torch.Tensor) -> torch.Tensor:
     "(KL(p_a || p_b) + KL(p_b || p_a)) / 2 per example, averaged over the batch"
     la, lb = F.log_softmax(logits_a.float(), -1), F.log_softmax(logits_b.float(), -1)
@@ -116,14 +117,14 @@ def sym_kl(logits_a:torch.Tensor, logits_b:torch.Tensor) -> torch.Tensor:
 
 class RDrop(Strategy):
     "Symmetric KL between two dropout passes of the same batch"
-    name = 'rdrop'
+    name, terms = 'rdrop', ('rdrop',)
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
         return {'rdrop': sym_kl(out.logits, as_outputs(call_model(ctx.model, batch)).logits)}
 
 class AugConsistency(Strategy):
     "KL from the (stop-gradient) clean prediction to the prediction on an augmented copy of the batch"
-    name = 'consistency'
+    name, terms = 'consistency', ('consistency',)
     def __init__(self, augment, temperature:float=1.): self.augment, self.T = augment, temperature
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
