@@ -83,9 +83,9 @@ def rank() -> int:
 
 def is_main() -> bool: return rank() == 0
 
-# %% ../nbs/00_core.ipynb #12faf3ab
+# %% ../nbs/00_core.ipynb #b5d3af7f
 TARGET_KEYS = ('y', 'labels', 'label')
-META_KEYS = ('idx',)
+META_KEYS = ('idx', 'aug_id')
 
 def as_batch(b) -> dict:
     "A batch as a dict: `(x, y)` tuples and bare tensors become `{'x':..., 'y':...}`"
@@ -138,7 +138,7 @@ def as_outputs(out) -> Outputs:
     raise TypeError(f"Cannot read logits from a model output of type {type(out).__name__}: return a tensor of logits, "
                     "a dict with a 'logits' entry, or a Hugging Face ModelOutput.")
 
-# %% ../nbs/00_core.ipynb #36c81a2f
+# %% ../nbs/00_core.ipynb #a5022f87
 def classification_loss(logits:torch.Tensor, # (B, C) or token-level (B, T, C)
                         target:torch.Tensor, # (B,) or (B, T) class indices; `ignore_index` marks padding
                         ignore_index:int=-100, # target value that contributes nothing (padding, sub-word pieces)
@@ -154,13 +154,13 @@ def classification_loss(logits:torch.Tensor, # (B, C) or token-level (B, T, C)
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} do not match: expected "
                          "(B, C) with (B,), or (B, T, C) with (B, T).")
     valid = target[target != ignore_index]
-    if valid.numel():
-        lo, hi = valid.aminmax()
-        if lo < 0 or hi >= logits.shape[1]:
-            bad = int(hi) if hi >= logits.shape[1] else int(lo)
-            raise ValueError(f"label {bad} is out of range for a model with {logits.shape[1]} classes "
-                             f"(labels must lie in 0..{logits.shape[1]-1}). Check the label map, or build the model "
-                             "with as many outputs as there are classes.")
+    if not valid.numel(): return logits.float().sum() * 0.  # nothing labelled here (unlabelled transfer data): no loss, no NaN
+    lo, hi = valid.aminmax()
+    if lo < 0 or hi >= logits.shape[1]:
+        bad = int(hi) if hi >= logits.shape[1] else int(lo)
+        raise ValueError(f"label {bad} is out of range for a model with {logits.shape[1]} classes "
+                         f"(labels must lie in 0..{logits.shape[1]-1}). Check the label map, or build the model "
+                         "with as many outputs as there are classes.")
     return F.cross_entropy(logits.float(), target, ignore_index=ignore_index,
                            label_smoothing=label_smoothing, reduction=reduction)
 

@@ -22,7 +22,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['data_path', 'read_examples', 'Vocab', 'TextDataset', 'pad_collate', 'BucketSampler', 'text_loader',
-           'BiLSTMClassifier', 'minilm_path', 'HFClassifier', 'teacher_embeddings']
+           'BiLSTMClassifier', 'minilm_path', 'HFClassifier', 'teacher_embeddings', 'transfer_set', 'TeacherView']
 
 # %% ../nbs/05_text.ipynb #a6bae39a
 def data_path(path:str|Path) -> Path:
@@ -246,3 +246,25 @@ def init_embeddings(self:BiLSTMClassifier, weights:torch.Tensor, freeze:bool=Fal
     with torch.no_grad(): self.emb.weight.copy_(weights)
     self.emb.weight.requires_grad_(not freeze)
     return self
+
+# %% ../nbs/05_text.ipynb #9b4ff69a
+def transfer_set(texts:Sequence[str], labels:Sequence[int], n_copies:int=2, op=None, seed:int=0) -> dict:
+    "Originals and `n_copies` reproducible augmented copies: texts, labels, example ids and augmentation ids"
+    from mixed_ft.augment_text import augment_strings, distill_recipe
+    op = op if op is not None else distill_recipe(p_mask=0.1, p_ng=0.25)
+    out = dict(texts=list(texts), labels=list(labels), ids=list(range(len(texts))), aug_ids=[0] * len(texts))
+    for a in range(1, n_copies + 1):
+        aug = augment_strings(list(texts), op, torch.Generator().manual_seed(seed * 1000 + a))
+        out['texts'] += aug; out['labels'] += list(labels); out['ids'] += list(range(len(texts))); out['aug_ids'] += [a] * len(texts)
+    out['fingerprint_parts'] = (list(texts), repr(op), seed, n_copies)
+    return out
+
+# %% ../nbs/05_text.ipynb #2c1cc10b
+class TeacherView:
+    "A loader whose batches carry the teacher's ids (`_t_input_ids`) as `input_ids`/`attention_mask`"
+    def __init__(self, dl): self.dl = dl
+    def __len__(self): return len(self.dl)
+    def __iter__(self):
+        for b in self.dl:
+            if '_t_input_ids' not in b: raise KeyError("the batches have no teacher ids: build the TextDataset with teacher_tokenizer=")
+            yield {'input_ids': b['_t_input_ids'], 'attention_mask': b['_t_attention_mask'], **{k: b[k] for k in ('y', 'idx', 'aug_id') if k in b}}
