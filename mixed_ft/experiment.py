@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 __all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'ablation_table', 'plot_ablation', 'save_ablation',
            'digits_ablation']
 
-# %% ../nbs/08_experiment.ipynb #cd6bfbe2
+# %% ../nbs/08_experiment.ipynb #2cef6127
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
@@ -26,10 +26,11 @@ def t975(df:int) -> float:
     return _T975[df - 1] if df <= 30 else 1.96 + 2.4 / df
 
 def mean_ci(xs:Sequence[float]) -> dict:
-    "Mean, sample std, n and the 95% confidence interval of the mean"
+    "Mean, sample std, n and the 95% confidence interval of the mean (std and interval are None for one value)"
     n = len(xs); m = statistics.fmean(xs)
-    s = statistics.stdev(xs) if n > 1 else float('nan')
-    h = t975(n - 1) * s / math.sqrt(n) if n > 1 else float('nan')
+    if n < 2: return dict(mean=m, std=None, n=n, ci95=None)
+    s = statistics.stdev(xs)
+    h = t975(n - 1) * s / math.sqrt(n)
     return dict(mean=m, std=s, n=n, ci95=(m - h, m + h))
 
 # %% ../nbs/08_experiment.ipynb #962475c9
@@ -62,8 +63,8 @@ def summarize(runs:list[dict], metric:str, baseline:str|None='plain') -> dict:
         out[name] = res
     return out
 
-# %% ../nbs/08_experiment.ipynb #a9021cd9
-def _pct(x): return f"{100 * x:.1f}"
+# %% ../nbs/08_experiment.ipynb #5e229dd9
+def _pct(x): return '—' if x is None else f"{100 * x:.1f}"
 
 def ablation_table(summary:dict, metric:str='accuracy') -> str:
     "Markdown: per set mean ± std, 95% CI, paired difference to the baseline with its CI, per-seed scores, seconds per run"
@@ -71,8 +72,10 @@ def ablation_table(summary:dict, metric:str='accuracy') -> str:
              "|---|---:|---|---:|---|---|---:|"]
     for name, r in summary.items():
         d = r.get('diff')
-        dif = (f"{100 * d['mean']:+.1f}", f"[{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]") if d else ('—', '—')
-        lines.append(f"| {name} | {_pct(r['mean'])} ± {_pct(r['std'])} | [{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}] | {dif[0]} | {dif[1]} | "
+        ci = lambda c, sign='': f"[{100 * c[0]:{sign}.1f}, {100 * c[1]:{sign}.1f}]" if c else '—'
+        dif = (f"{100 * d['mean']:+.1f}", ci(d['ci95'], '+')) if d else ('—', '—')
+        sd = f" ± {_pct(r['std'])}" if r['std'] is not None else ''
+        lines.append(f"| {name} | {_pct(r['mean'])}{sd} | {ci(r['ci95'])} | {dif[0]} | {dif[1]} | "
                      f"{', '.join(_pct(x) for x in r['scores'])} | {r['seconds']:.1f} |")
     return '\n'.join(lines)
 
@@ -82,9 +85,8 @@ def plot_ablation(summary:dict, metric:str='accuracy', path=None):
     fig, ax = plt.subplots(figsize=(1.3 * len(summary) + 2, 3.6))
     for i, (name, r) in enumerate(summary.items()):
         ax.scatter([i] * len(r['scores']), [100 * x for x in r['scores']], s=14, color='gray', zorder=3)
-        lo, hi = r['ci95']
-        ax.errorbar(i, 100 * r['mean'], yerr=[[100 * (r['mean'] - lo)], [100 * (hi - r['mean'])]] if r['n'] > 1 else None,
-                    fmt='o', color='C0', capsize=4, zorder=4)
+        err = [[100 * (r['mean'] - r['ci95'][0])], [100 * (r['ci95'][1] - r['mean'])]] if r['ci95'] else None
+        ax.errorbar(i, 100 * r['mean'], yerr=err, fmt='o', color='C0', capsize=4, zorder=4)
     ax.set_xticks(range(len(summary)), list(summary)); ax.set_ylabel(f'{metric} (%)'); ax.set_title('mean and 95% CI over seeds')
     fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=120)

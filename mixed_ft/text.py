@@ -21,8 +21,9 @@ from fastcore.basics import patch
 from .core import *
 
 # %% auto #0
-__all__ = ['data_path', 'read_examples', 'Vocab', 'TextDataset', 'pad_collate', 'BucketSampler', 'text_loader',
-           'BiLSTMClassifier', 'minilm_path', 'HFClassifier', 'teacher_embeddings', 'transfer_set', 'TeacherView']
+__all__ = ['data_path', 'read_examples', 'examples_from_columns', 'Vocab', 'TextDataset', 'pad_collate', 'BucketSampler',
+           'text_loader', 'BiLSTMClassifier', 'minilm_path', 'HFClassifier', 'teacher_embeddings', 'transfer_set',
+           'TeacherView']
 
 # %% ../nbs/05_text.ipynb #a6bae39a
 def data_path(path:str|Path) -> Path:
@@ -84,6 +85,23 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
                              "Fix the label or pass a label_map that includes it.")
         ids.append(label_map[v])
     return texts, ids, label_map
+
+# %% ../nbs/05_text.ipynb #d9a9b330
+def examples_from_columns(ds, text:str='sentence', label:str='label', label_map:dict|None=None, name:str='dataset') -> tuple[list[str], list[int], dict]:
+    "Texts, class ids and label map from a column store: a `datasets.Dataset`, a dict of lists, ..."
+    cols = list(ds.column_names) if hasattr(ds, 'column_names') else list(ds.keys())
+    for k, what in ((text, 'text'), (label, 'label')):
+        if k not in cols: raise ValueError(f"{name}: no {what} column {k!r}; the columns are {cols}. Pass {what}=<name>.")
+    texts, raw = list(ds[text]), list(ds[label])
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip(): raise ValueError(f"{name}, row {i}: the text is empty. Drop the row or fill it in.")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in raw) and label_map is None:
+        return texts, raw, {v: v for v in sorted(set(raw))}   # already class ids (a ClassLabel column)
+    keys = [str(v) for v in raw]
+    if label_map is None: label_map = {v: k for k, v in enumerate(sorted(set(keys)))}
+    bad = next((i for i, v in enumerate(keys) if v not in label_map), None)
+    if bad is not None: raise ValueError(f"{name}, row {bad}: label {keys[bad]!r} is not in the label map {sorted(label_map)}.")
+    return texts, [label_map[v] for v in keys], label_map
 
 # %% ../nbs/05_text.ipynb #ce140098
 class Vocab:
@@ -225,11 +243,11 @@ class HFClassifier(nn.Module):
         if self.output_hidden_states: out['hidden_states'] = o.hidden_states
         return out
 
-# %% ../nbs/05_text.ipynb #c7198782
-def teacher_embeddings(vocab:Vocab, tokenizer, embedding:torch.Tensor) -> tuple[torch.Tensor, float]:
+# %% ../nbs/05_text.ipynb #5c6628c5
+def teacher_embeddings(vocab:Vocab, tokenizer, embedding:torch.Tensor, seed:int=0) -> tuple[torch.Tensor, float]:
     "A (len(vocab), D) matrix: each word's mean word-piece embedding; returns it and the fraction of words covered"
     D = embedding.shape[1]
-    out = torch.randn(len(vocab), D) * embedding.std().item()
+    out = torch.randn(len(vocab), D, generator=torch.Generator().manual_seed(seed)) * embedding.std().item()  # the uncovered rows: seeded
     out[vocab.PAD] = 0
     pieces = tokenizer(vocab.itos[3:], add_special_tokens=False)['input_ids']
     covered = 0
