@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_md import update_section
+
 from mixed_ft.augment import Compose, RandomResizedCrop, HFlip, GaussianNoise, cv2_pipeline
 from mixed_ft.augment_text import TextCompose, TokenSwap, TokenDelete, TokenInsert, TokenMask, augment_strings
 
@@ -139,13 +141,7 @@ def write_markdown(res:dict, cmd:str):
         rows.append(f"| mixed_ft on {im['cuda_device']} | {im['cuda_per_s']:,.0f} | {im['cuda_ratio_vs_albumentations']:.0f}x albumentations |")
     else:
         rows += ["", "GPU: not measured in this run (no CUDA device); `python benchmarks/augment.py --cuda` on a GPU machine adds the row."]
-    section = '\n'.join(rows) + '\n'
-    md = ROOT/'benchmarks'/'BENCHMARKS.md'
-    text = md.read_text()
-    start, end = '<!-- augment:start -->', '<!-- augment:end -->'
-    block = f"{start}\n{section}{end}"
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):] if start in text else text.rstrip() + '\n\n' + block + '\n'
-    md.write_text(text)
+    update_section('augment', '\n'.join(rows))
 
 
 def main():

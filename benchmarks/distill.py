@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from bench_md import update_section
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
 CACHE = ROOT/'benchmarks'/'.cache'
@@ -201,13 +203,7 @@ def write_markdown(res):
              f"| student alone | {e['student_only']:.2f} | 1.00x | {m['student_only']:.0f} | {100*d['student_only']:.1f} |",
              f"| KD, live teacher | {e['kd_live']:.2f} | {r['live_vs_student_only']:.2f}x | {m['kd_live']:.0f} | {100*d['kd_live']:.1f} |",
              f"| KD, teacher cache | {e['kd_cached']:.2f} | {r['cached_vs_student_only']:.2f}x | {m['kd_cached']:.0f} | {100*d['kd_cached']:.1f} |"]
-    section = '\n'.join(lines) + '\n'
-    md = ROOT/'benchmarks'/'BENCHMARKS.md'
-    text = md.read_text()
-    start, end = '<!-- distill:start -->', '<!-- distill:end -->'
-    block = f"{start}\n{section}{end}"
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):] if start in text else text.rstrip() + '\n\n' + block + '\n'
-    md.write_text(text)
+    update_section('distill', '\n'.join(lines))
 
 
 if __name__ == '__main__': main()

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from bench_md import update_section
+
 from mixed_ft.core import LabelLoss, MixedObjective, set_seed
 from mixed_ft.train import Trainer
 from mixed_ft.text import (read_examples, Vocab, TextDataset, text_loader, BiLSTMClassifier, HFClassifier, TeacherView,
@@ -161,13 +163,7 @@ def write_markdown(res, summary):
     for k, v in sd['sets'].items():
         label = {'DA+TA+KD': 'DA+TA+KD, augmented copies only', 'DA+TA+KD+unlabelled': f"DA+TA+KD with {sd['n_unlabelled']:,} unlabelled SST-2 sentences as transfer data"}.get(k, k)
         lines.append(f"| {label} | {pm(v)} |")
-    section = '\n'.join(lines) + '\n'
-    md = ROOT/'benchmarks'/'BENCHMARKS.md'
-    text = md.read_text()
-    start, end = '<!-- sst2:start -->', '<!-- sst2:end -->'
-    block = f"{start}\n{section}{end}"
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):] if start in text else text.rstrip() + '\n\n' + block + '\n'
-    md.write_text(text)
+    update_section('sst2', '\n'.join(lines))
 
 
 if __name__ == '__main__': main()

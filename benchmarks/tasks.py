@@ -17,6 +17,8 @@ import argparse, json, os, platform, random, statistics, time
 from pathlib import Path
 
 import torch
+
+from bench_md import update_section
 from torch.utils.data import DataLoader
 
 from mixed_ft.core import LabelLoss, MixedObjective, set_seed
@@ -91,13 +93,7 @@ def write_markdown(res, cmd):
               "| set | test accuracy | per seed |", "|---|---:|---|"]
     for k, label in (('plain', 'plain'), ('rotation', '+ rotation prediction (weight 0.5)')):
         lines.append(f"| {label} | {pm(d[k], 'test_acc')} | {', '.join(f'{100*a:.1f}' for a in d[k]['seeds'])} |")
-    section = '\n'.join(lines) + '\n'
-    md = ROOT/'benchmarks'/'BENCHMARKS.md'
-    text = md.read_text()
-    start, end = '<!-- tasks:start -->', '<!-- tasks:end -->'
-    block = f"{start}\n{section}{end}"
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):] if start in text else text.rstrip() + '\n\n' + block + '\n'
-    md.write_text(text)
+    update_section('tasks', '\n'.join(lines))
 
 
 def main():

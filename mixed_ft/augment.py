@@ -69,24 +69,20 @@ class ImageOp:
         return self.apply(x, self.params(x, generator))
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k,v in vars(self).items())})"
 
-# %% ../nbs/01_augment.ipynb #964db987
+# %% ../nbs/01_augment.ipynb #065fd812
 class HFlip(ImageOp):
     "Mirror left-right"
-    geometric = True
+    geometric, dim = True, -1
     def params(self, x, g): return dict(apply=self.mask(x.shape[0], g))
     def apply(self, x, prm):
         m = prm['apply'].to(x.device)
         out = x.clone()
-        out[m] = x[m].flip(-1)
+        out[m] = x[m].flip(self.dim)
         return out
 
 class VFlip(HFlip):
     "Mirror top-bottom"
-    def apply(self, x, prm):
-        m = prm['apply'].to(x.device)
-        out = x.clone()
-        out[m] = x[m].flip(-2)
-        return out
+    dim = -2
 
 # %% ../nbs/01_augment.ipynb #e6ad05da
 class GaussianNoise(ImageOp):
