@@ -231,7 +231,7 @@ def ablate(config:str=None, # TOML file with an [ablate] table (keys: task, sets
                           progress=not no_progress)
     print(ablation_table(res['summary']) + f"\n\nSaved {opts['out']}/ablation.json, ablation.md and ablation.png.")
 
-# %% ../nbs/09_cli.ipynb #8b012668
+# %% ../nbs/09_cli.ipynb #d4aa3952
 COMMANDS = {'demo': demo, 'train': train, 'ablate': ablate}
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ImportError, NonFiniteLossError)
 
@@ -264,7 +264,9 @@ def main(argv:list|None=None) -> int:
     args = vars(p.parse_args(argv))
     cmd = args.pop('command')
     if cmd is None: p.print_help(); return 2
-    try: COMMANDS[cmd](**args)
+    try:
+        COMMANDS[cmd](**args)
+        finish_distributed()  # under torchrun: leave the process group together
     except USER_ERRORS as e:
         if os.environ.get('MIXED_FT_DEBUG'): raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

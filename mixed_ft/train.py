@@ -23,9 +23,10 @@ from .core import *
 
 # %% auto #0
 __all__ = ['EVENTS', 'CKPT_VERSION', 'CancelFitException', 'Callback', 'accuracy', 'macro_f1', 'lr_multiplier', 'param_groups',
-           'Trainer', 'init_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'DistributedSync',
-           'Recorder', 'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'per_rank',
-           'mine', 'load_checkpoint_file', 'resume_checkpoint', 'Checkpoint', 'plot_history', 'toy_data', 'toy_model']
+           'Trainer', 'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded',
+           'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping',
+           'Compile', 'per_rank', 'mine', 'load_checkpoint_file', 'resume_checkpoint', 'Checkpoint', 'plot_history',
+           'toy_data', 'toy_model']
 
 # %% ../nbs/04_train.ipynb #e3ccd8d4
 EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
@@ -240,12 +241,17 @@ def evaluate(self:Trainer, dl:DataLoader|None=None) -> dict:
     res.update({k: float(f(preds, y)) for k,f in self.metrics.items()})
     return res
 
-# %% ../nbs/04_train.ipynb #81122d65
+# %% ../nbs/04_train.ipynb #581fa05e
 def init_distributed():
     "Join the process group `torchrun` set up (gloo on CPU, NCCL on GPU); nothing in a single process"
     if world_size() <= 1 or dist.is_initialized(): return
     if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+
+def finish_distributed():
+    "Leave the process group together (barrier, then destroy), as a torchrun script should before it exits"
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier(); dist.destroy_process_group()
 
 def shard_loader(dl:DataLoader|None, seed:int=0, shuffle:bool|None=None) -> DataLoader|None:
     "`dl` with a DistributedSampler (shuffling if `dl` did), or unchanged if it already shards"

@@ -20,3 +20,4 @@ if rank() == 0:
     assert all(torch.equal(p[1], parts[0][1]) for p in parts)                              # every process reads the same values
     assert torch.allclose(parts[0][1], net({'x': X}), atol=1e-2)
     print('cache ok')
+from mixed_ft.train import finish_distributed; finish_distributed()

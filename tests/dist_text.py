@@ -11,3 +11,4 @@ tr = Trainer(m, None, text_loader(TextDataset(texts, labels, voc), 8), text_load
 _, y = tr.predict(tr.valid_dl)
 assert len(y) == len(texts), (len(y), len(texts))   # every example evaluated once, across both processes
 if is_main(): print("text ok")
+from mixed_ft.train import finish_distributed; finish_distributed()

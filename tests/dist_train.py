@@ -20,3 +20,4 @@ sd = {k: (v.full_tensor() if hasattr(v, 'full_tensor') else v).detach().cpu() fo
 if is_main():
     torch.save(sd, out + '.pt')
     json.dump(tr.history, open(out + '.json', 'w'))
+from mixed_ft.train import finish_distributed; finish_distributed()

@@ -10,9 +10,15 @@ from conftest import mixed_ft_cmd
 HERE = Path(__file__).parent
 
 
+TEARDOWN_ABORT = 'terminate called without an active exception'
+
 def torchrun(n, *args, env):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}', *map(str, args)]
     r = subprocess.run(cmd, env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 and TEARDOWN_ABORT in r.stderr:
+        # gloo occasionally aborts in a worker thread while a process exits (about 1 run in 10 here), after the work is
+        # done; one rerun of the same command, which recomputes everything, separates that from a real failure
+        r = subprocess.run(cmd, env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
     return r
 
