@@ -24,7 +24,8 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state',
            'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs',
            'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule',
            'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective',
-           'previous_path', 'atomic_save', 'unwrap_model', 'export_model', 'short_error', 'load_model_weights']
+           'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model', 'short_error',
+           'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -353,7 +354,7 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
     logs = {'loss': total.detach(), **{f'loss/{k}': t.detach() for k,t in terms.items()}, **{f'w/{k}': w for k,w in ws.items()}}
     return total, logs
 
-# %% ../nbs/00_core.ipynb #8d11308c
+# %% ../nbs/00_core.ipynb #b26153a4
 def previous_path(path) -> Path:
     "Where `atomic_save(..., keep_previous=True)` keeps the file it replaced: last.pt -> last.prev.pt"
     path = Path(path)
@@ -384,6 +385,13 @@ def unwrap_model(model:nn.Module) -> nn.Module:
         if hasattr(model, '_orig_mod'): model = model._orig_mod
         elif isinstance(model, nn.parallel.DistributedDataParallel): model = model.module
         else: return model
+
+def get_module(model:nn.Module, path:str) -> nn.Module:
+    "The submodule of `model` (under any wrapper) at `path`, with an error that lists what is there"
+    try: return unwrap_model(model).get_submodule(path)
+    except AttributeError:
+        names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
+        raise ValueError(f"the model has no module {path!r}; its modules include {names}") from None
 
 def export_model(model:nn.Module, path) -> Path:
     "Write the inference weights of `model` (no strategy heads, no optimizer) atomically to `path`"

@@ -71,7 +71,7 @@ class CutMix(Mixup):
         box = box[:, None].to(x.device)
         return {**batch, self.key: torch.where(box, x[m['perm'].to(x.device)], x), '_mix': m}
 
-# %% ../nbs/01c_mix.ipynb #7f90a955
+# %% ../nbs/01c_mix.ipynb #af6bfebb
 class HiddenMixup(Mixup):
     "Mix the output of the module at `path` (embedding or hidden layer) during the main forward pass"
     def __init__(self, path:str, alpha:float=0.4, per_sample:bool=False, p:float=1., mask_key:str='attention_mask',
@@ -87,10 +87,7 @@ class HiddenMixup(Mixup):
         return (mix(output[0]), *output[1:]) if isinstance(output, tuple) else mix(output)
     def attach(self, model:nn.Module):
         "Register the hook on `model.get_submodule(path)` (done on the first training batch)"
-        try: mod = unwrap_model(model).get_submodule(self.path)
-        except AttributeError:
-            names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
-            raise ValueError(f"HiddenMixup: the model has no module {self.path!r}; modules include {names}") from None
+        mod = get_module(model, self.path)
         if self._hooked is not None: self._hooked.remove()
         self._hooked, self._model = mod.register_forward_hook(self._hook), model
     def before_batch(self, batch, ctx):

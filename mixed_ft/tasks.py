@@ -21,7 +21,7 @@ __all__ = ['output_feature', 'Capture', 'masked_ce', 'AuxTask', 'CoarseLabelTask
            'MaskedTokenTask', 'MultiTaskLoader', 'ForTask', 'UncertaintyWeighting', 'DynamicWeightAverage',
            'TaskEvaluator']
 
-# %% ../nbs/02_tasks.ipynb #b9d2e0a3
+# %% ../nbs/02_tasks.ipynb #947948e8
 def output_feature(out:Outputs, key:str) -> torch.Tensor:
     "The representation named `key` in a model output: a features entry, or hidden_states / hidden_states.<layer>"
     if key in out.features: return out.features[key]
@@ -36,10 +36,7 @@ class Capture:
     def __init__(self, path:str): self.path, self.handle, self.model, self.value = path, None, None, None
     def attach(self, model:nn.Module):
         if self.model is model: return
-        try: mod = unwrap_model(model).get_submodule(self.path)
-        except AttributeError:
-            names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
-            raise ValueError(f"the model has no module {self.path!r}; its modules include {names}") from None
+        mod = get_module(model, self.path)
         if self.handle is not None: self.handle.remove()
         self.handle, self.model = mod.register_forward_hook(self._hook), model
     def _hook(self, module, inputs, output): self.value = output[0] if isinstance(output, tuple) else output
