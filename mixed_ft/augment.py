@@ -52,10 +52,9 @@ def uniform(B:int, lo:float, hi:float, g=None) -> torch.Tensor:
     "B draws from U(lo, hi)"
     return torch.rand(B, generator=g, device=param_device(g)) * (hi - lo) + lo
 
-# %% ../nbs/01_augment.ipynb #32bff433
+# %% ../nbs/01_augment.ipynb #65924879
 class ImageOp:
     "A batched image augmentation: per-sample random parameters, applied to each sample with probability `p`"
-    geometric = False # maps pixels to other places (crop, flip, affine)
     def __init__(self, p:float=1.): self.p = check_p(p)
     def params(self, x:torch.Tensor, g:torch.Generator|None) -> dict: raise NotImplementedError
     def apply(self, x:torch.Tensor, prm:dict) -> torch.Tensor: raise NotImplementedError
@@ -69,10 +68,10 @@ class ImageOp:
         return self.apply(x, self.params(x, generator))
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k,v in vars(self).items())})"
 
-# %% ../nbs/01_augment.ipynb #065fd812
+# %% ../nbs/01_augment.ipynb #03a64847
 class HFlip(ImageOp):
     "Mirror left-right"
-    geometric, dim = True, -1
+    dim = -1
     def params(self, x, g): return dict(apply=self.mask(x.shape[0], g))
     def apply(self, x, prm):
         m = prm['apply'].to(x.device)
@@ -163,7 +162,7 @@ def resample(x:torch.Tensor, # images (B, C, H, W)
         elif out[i].data_ptr() != src.data_ptr(): out[i] = src
     return out
 
-# %% ../nbs/01_augment.ipynb #b76a1c54
+# %% ../nbs/01_augment.ipynb #bf3d7959
 def _sample_resized_boxes(B, H, W, scale, ratio, g, tries=10) -> torch.Tensor:
     "torchvision's RandomResizedCrop box sampling, vectorized: `tries` candidates per sample, else a central crop"
     area = H * W
@@ -188,7 +187,6 @@ def _sample_resized_boxes(B, H, W, scale, ratio, g, tries=10) -> torch.Tensor:
 
 class RandomResizedCrop(ImageOp):
     "Crop a random box (area fraction `scale`, aspect `ratio`) and resize it to `size` (default: the input size)"
-    geometric = True
     def __init__(self, size:tuple|int|None=None, scale=(0.08, 1.), ratio=(3/4, 4/3), p:float=1.):
         super().__init__(p)
         self.size = (size, size) if isinstance(size, int) else size
@@ -204,7 +202,6 @@ class RandomResizedCrop(ImageOp):
 
 class RandomCrop(ImageOp):
     "Cut a `size` window at a random position of the image zero-padded by `padding` on each side"
-    geometric = True
     def __init__(self, size:tuple|int, padding:int=0, p:float=1.):
         super().__init__(p)
         self.size, self.padding = ((size, size) if isinstance(size, int) else tuple(size)), padding
@@ -223,10 +220,9 @@ class RandomCrop(ImageOp):
         xp = F.pad(x, (P, P, P, P)) if P else x
         return resample(xp, prm['boxes'], self.size)
 
-# %% ../nbs/01_augment.ipynb #a5367bd8
+# %% ../nbs/01_augment.ipynb #31e5eb96
 class Affine(ImageOp):
     "Random rotation, scale and shift, bilinear, zero fill"
-    geometric = True
     def __init__(self, degrees:float=15., translate:float=0.1, scale=(0.9, 1.1), p:float=1.):
         super().__init__(p); store_attr('degrees,translate,scale')
     def params(self, x, g):
