@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import os, tempfile
+import os, shutil, tempfile
 from pathlib import Path
 from fastcore.basics import store_attr, patch
 
@@ -364,13 +364,20 @@ def atomic_save(obj, path, keep_previous:bool=False):
     "`torch.save` to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    prev_tmp = tmp + '.prev'
     try:
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        if keep_previous and path.exists(): os.replace(path, previous_path(path))
+        if keep_previous and path.exists():
+            # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
+            # would otherwise leave only last.prev.pt)
+            try: os.link(path, prev_tmp)
+            except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
+            os.replace(prev_tmp, previous_path(path))
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
+        for p in (tmp, prev_tmp):
+            if os.path.exists(p): os.unlink(p)
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
