@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'ablation_table', 'plot_ablation', 'save_ablation',
-           'digits_ablation']
+           'digits_ablation', 'sentences_per_s', 'text_ablation']
 
 # %% ../nbs/08_experiment.ipynb #2cef6127
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -103,6 +103,10 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
 # %% ../nbs/08_experiment.ipynb #72f76d4e
 ABLATION_SETS = ('plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD')
 
+def _check_sets(sets):
+    unknown = [s for s in sets if any(p not in ('plain', 'DA', 'TA', 'KD') for p in s.split('+'))]
+    if unknown: raise ValueError(f"unknown strategy sets {unknown}: combine DA, TA and KD with '+', or use 'plain'")
+
 def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1, 2), epochs:int=80, n_train:int|None=300,
                     student_width:int=8, teacher_width:int=32, out:str|Path|None=None, progress:bool=True) -> dict:
     "Ablation on the 8x8 digits: strategy sets x seeds, test accuracy, paired against plain"
@@ -112,8 +116,7 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
     from mixed_ft.demo import digits_splits, DigitsCNN, demo_augment, train_digits
     from mixed_ft.tasks import RotationTask
     from mixed_ft.distill import KD, Teacher, kd_weights
-    unknown = [s for s in sets if any(p not in ('plain', 'DA', 'TA', 'KD') for p in s.split('+'))]
-    if unknown: raise ValueError(f"unknown strategy sets {unknown}: combine DA, TA and KD with '+', or use 'plain'")
+    _check_sets(sets)
     data = digits_splits(seeds[0], n_train)
     test_dl = DataLoader(data[2], batch_size=512)
     torch.manual_seed(seeds[0]); teacher = DigitsCNN(teacher_width)
@@ -132,3 +135,103 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
     info = dict(task='digits', n_train=len(data[0]), n_test=len(data[2]), epochs=epochs, student_width=student_width, teacher_width=teacher_width)
     if out is not None: save_ablation(runs, summary, out, 'accuracy', info)
     return dict(runs=runs, summary=summary, info=info)
+
+# %% ../nbs/08_experiment.ipynb #b4ebd853
+def sentences_per_s(model, batches:list, reps:int=3) -> float:
+    "Inference throughput of `model` on prepared `batches` (the best of `reps` passes, under no_grad)"
+    import torch
+    model.eval(); n = sum(len(b['y']) for b in batches); best = float('inf')
+    with torch.no_grad():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for b in batches: model(input_ids=b['input_ids'], attention_mask=b['attention_mask'])
+            best = min(best, time.perf_counter() - t0)
+    return n / best
+
+def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training sentences, labels 0..C-1
+                  dev_texts:Sequence[str], dev_labels:Sequence[int], # evaluation sentences
+                  sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1, 2),
+                  epochs:int=2, # student epochs per run
+                  teacher:str|Path|None=None, # local Hugging Face model path (default: the packaged MiniLM)
+                  teacher_epochs:int=1, batch_size:int=32,
+                  n_copies:int=1, # augmented copies of each sentence in the transfer set (DA)
+                  unlabelled:Sequence[str]=(), # extra sentences for the transfer set, labelled only by the teacher
+                  work_dir:str|Path='ablation_work', # fine-tuned teacher, teacher cache and a log of finished runs
+                  tag:str='text', # names this data setting inside work_dir
+                  out:str|Path|None=None, progress:bool=True) -> dict:
+    "Text classification ablation: teacher fine-tuned once, a cached transfer set, a BiLSTM student per set and seed"
+    import torch
+    from transformers import AutoTokenizer
+    from mixed_ft.core import LabelLoss, MixedObjective, set_seed, export_model, load_model_weights
+    from mixed_ft.train import Trainer
+    from mixed_ft.text import (Vocab, TextDataset, text_loader, BiLSTMClassifier, HFClassifier, TeacherView, minilm_path,
+                               teacher_embeddings, transfer_set)
+    from mixed_ft.tasks import MaskedTokenTask
+    from mixed_ft.distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint
+    _check_sets(sets)
+    if 'DA' in ' '.join(sets) and n_copies < 1: raise ValueError("DA sets need n_copies >= 1 augmented copies")
+    n_classes = max(labels) + 1
+    if max(dev_labels) >= n_classes: raise ValueError(f"dev label {max(dev_labels)} is not among the {n_classes} training classes")
+    work = Path(work_dir); work.mkdir(parents=True, exist_ok=True)
+    path = Path(teacher) if teacher is not None else minilm_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    vocab = Vocab.build(list(texts) + list(unlabelled))
+    lab_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)
+    dev_ds = TextDataset(dev_texts, dev_labels, vocab, teacher_tokenizer=tok)
+    # the teacher, fine-tuned once on the labelled sentences and kept (with its fine-tuning time) in work_dir
+    set_seed(0); tmodel = HFClassifier(path, n_classes)
+    t_path = work/f'{tag}_teacher_{data_fingerprint(list(texts), list(labels), str(path), teacher_epochs)[:12]}.pt'
+    t_info = t_path.with_suffix('.json')
+    if t_path.exists() and t_info.exists(): load_model_weights(tmodel, t_path); ft_s = json.loads(t_info.read_text())['fine_tune_s']
+    else:
+        t0 = time.perf_counter()
+        Trainer(tmodel, None, TeacherView(text_loader(lab_ds, 32)), epochs=teacher_epochs, lr=1e-4 if len(texts) < 5000 else 3e-5,
+                warmup=0.1, seed=0, progress=progress).fit()
+        ft_s = time.perf_counter() - t0
+        export_model(tmodel, t_path); t_info.write_text(json.dumps(dict(fine_tune_s=ft_s, n=len(texts))))
+    tmodel.eval()
+    teacher_ = Teacher(tmodel, inputs={'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask'})
+    fp = teacher_.fingerprint()
+    # the transfer set (originals, augmented copies, unlabelled sentences with label -100), labelled once by the teacher
+    all_t = list(texts) + list(unlabelled); all_y = list(labels) + [-100] * len(unlabelled)
+    ts = transfer_set(all_t, all_y, n_copies=n_copies, seed=0)
+    tr_ds = TextDataset(ts['texts'], ts['labels'], vocab, teacher_tokenizer=tok, ids=ts['ids'], aug_ids=ts['aug_ids'])
+    orig_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)   # ids 0..n-1, aug 0: the cache's originals
+    t0 = time.perf_counter()
+    cache = TeacherCache(work/f'{tag}_cache_{fp}', fp, data_fingerprint(*ts['fingerprint_parts']), len(all_t), n_classes, n_aug=n_copies + 1)
+    cache.fill(teacher_, text_loader(tr_ds, 128, shuffle=False), progress=progress)
+    fill_s = time.perf_counter() - t0
+    emb, _ = teacher_embeddings(vocab, tok, tmodel.encoder.embeddings.word_embeddings.weight.detach())
+    student = lambda: BiLSTMClassifier(len(vocab), n_classes, emb_dim=emb.shape[1], hidden=128, dropout=0.3).init_embeddings(emb)
+    log = work/'runs.jsonl'
+    run_fp = data_fingerprint(list(texts), list(labels), list(unlabelled), list(dev_texts), list(dev_labels), n_copies, batch_size, epochs)[:12]
+    done = {r['key']: r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
+    def train(name, seed):
+        key = f"{tag}|{name}|{seed}|{fp}|{run_fp}"
+        if key in done: return {'dev_acc': done[key]['dev_acc'], 'train_s': done[key]['train_s']}
+        parts = set(name.split('+'))
+        set_seed(seed); s = student()
+        strategies, weights = [LabelLoss()], {}
+        if 'TA' in parts: strategies.append(MaskedTokenTask(len(vocab), s.feat_dim, vocab.spec(), p=0.15)); weights['mlm'] = 0.3
+        if 'KD' in parts: strategies.append(KD(cache, 'kl', temperature=2.)); weights.update(kd_weights(0.5))
+        ds = tr_ds if 'DA' in parts or unlabelled else orig_ds
+        tr = Trainer(s, MixedObjective(strategies, weights), text_loader(ds, batch_size), text_loader(dev_ds, 256, shuffle=False),
+                     epochs=epochs, lr=2e-3, warmup=0.05, seed=seed, progress=False)
+        t0 = time.perf_counter(); tr.fit()
+        res = {'dev_acc': tr.history[-1]['valid_accuracy'], 'train_s': time.perf_counter() - t0}
+        with open(log, 'a') as f: f.write(json.dumps({'key': key, **res}) + '\n')
+        return res
+    runs = run_grid(list(sets), list(seeds), train, progress)
+    for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
+    summary = summarize(runs, 'dev_acc', 'plain' if 'plain' in sets else None)
+    batches = list(text_loader(dev_ds, 128, shuffle=False))
+    s = student()
+    info = dict(task='text', tag=tag, n_labelled=len(texts), n_unlabelled=len(unlabelled), n_dev=len(dev_texts), vocab=len(vocab),
+                epochs=epochs, teacher_epochs=teacher_epochs, batch_size=batch_size, n_copies=n_copies, teacher=str(path),
+                teacher_dev_acc=sum((teacher_(b).argmax(-1) == b['y']).sum().item() for b in batches) / len(dev_texts),
+                teacher_fine_tune_s=ft_s, cache_fill_s=fill_s,
+                student_params=sum(p.numel() for p in s.parameters()), teacher_params=sum(p.numel() for p in tmodel.parameters()),
+                student_sent_per_s=sentences_per_s(s, batches), teacher_sent_per_s=sentences_per_s(tmodel, list(TeacherView(batches))))
+    if out is not None: save_ablation(runs, summary, out, 'dev accuracy', info)
+    return dict(runs=runs, summary=summary, info=info)
+
