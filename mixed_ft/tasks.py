@@ -141,7 +141,8 @@ class MaskedTokenTask(AuxTask):
             o = as_outputs(call_model(ctx.model, mb))
             f = self.capture.value if self.capture is not None else output_feature(o, self.source)
         else: f, tgt = self.features(out, batch, ctx), batch['_mlm_targets']
-        return {self.name: masked_ce(self.head(f), tgt)}
+        sel = tgt != -100   # the head reads only the masked positions: (B, T, vocab) logits would be most of the step's cost
+        return {self.name: masked_ce(self.head(f[sel]), tgt[sel])}
 
 # %% ../nbs/02_tasks.ipynb #733a374f
 class MultiTaskLoader:
