@@ -198,7 +198,8 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     tr_ds = TextDataset(ts['texts'], ts['labels'], vocab, teacher_tokenizer=tok, ids=ts['ids'], aug_ids=ts['aug_ids'])
     orig_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)   # ids 0..n-1, aug 0: the cache's originals
     t0 = time.perf_counter()
-    cache = TeacherCache(work/f'{tag}_cache_{fp}', fp, data_fingerprint(*ts['fingerprint_parts']), len(all_t), n_classes, n_aug=n_copies + 1)
+    dfp = data_fingerprint(*ts['fingerprint_parts'])   # one cache per teacher and transfer set: settings never collide
+    cache = TeacherCache(work/f'{tag}_cache_{fp}_{dfp}', fp, dfp, len(all_t), n_classes, n_aug=n_copies + 1)
     cache.fill(teacher_, text_loader(tr_ds, 128, shuffle=False), progress=progress)
     fill_s = time.perf_counter() - t0
     emb, _ = teacher_embeddings(vocab, tok, tmodel.encoder.embeddings.word_embeddings.weight.detach())
