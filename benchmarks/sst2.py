@@ -19,9 +19,10 @@ one augmented copy per sentence, students train 2 epochs in batches of 128. The 
 caches and every finished student run are kept in benchmarks/.cache, so a run that is stopped picks up where it was,
 and a rerun only redraws the report.
 
-Writes benchmarks/results/sst2.json (or sst2_quick.json), sst2.png, and the SST-2 section of benchmarks/BENCHMARKS.md.
+Writes benchmarks/results/sst2.json (or sst2_quick.json), sst2.png (copied to nbs/images/sst2_ablation.png for the
+tutorial), and the SST-2 section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform, random
+import argparse, json, os, platform, random, shutil
 from pathlib import Path
 
 import torch
@@ -84,6 +85,7 @@ def main():
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'
     out.write_text(json.dumps(res, indent=2))
     plot_ablation(big['summary'], 'SST-2 dev accuracy', out.with_suffix('.png'))
+    if not a.quick: shutil.copy(out.with_suffix('.png'), ROOT/'nbs'/'images'/'sst2_ablation.png')   # the tutorial shows it
     write_markdown(res, big['summary'])
     print(json.dumps({k: res[k] for k in ('setup', 'teacher', 'sets', 'speedup_vs_teacher', 'small_data')}, indent=2))
 

@@ -1,7 +1,7 @@
 """Build the docs where Quarto is not installed: process the notebooks as `nbdev-proc-nbs` does (into _proc/),
 render each to HTML in _site/ with nbconvert, and write README.md from index.ipynb.
 With Quarto installed, use `nbdev-docs` (and `nbdev-readme`) instead: `bash dev.sh docs` picks it."""
-import os, re
+import os, re, shutil
 from pathlib import Path
 
 import nbdev.doclinks
@@ -32,6 +32,7 @@ def main():
     for nb_path in pages:
         body, _ = html.from_notebook_node(read_proc(nb_path))
         (site/f'{nb_path.stem}.html').write_text(body)
+    if (cfg.nbs_path/'images').is_dir(): shutil.copytree(cfg.nbs_path/'images', site/'images', dirs_exist_ok=True)  # pages link images/…
     links = '\n'.join(f'<li><a href="{p.stem}.html">{p.stem}</a></li>' for p in pages)
     (site/'contents.html').write_text(f'<html><body><h1>{cfg.title}</h1><ul>{links}</ul></body></html>')
     md, _ = MarkdownExporter().from_notebook_node(read_proc(cache/cfg.readme_nb))
