@@ -30,7 +30,7 @@ import torch
 from bench_md import update_section
 
 from mixed_ft.text import read_examples
-from mixed_ft.experiment import text_ablation, ablation_table, plot_ablation, ABLATION_SETS
+from mixed_ft.experiment import text_ablation, summarize, ablation_table, plot_ablation, ABLATION_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
@@ -69,6 +69,8 @@ def main():
                           tag='sst2_small500', **common)
     s_unl = text_ablation(*pick(small), dev_t, dev_y, ('DA+TA+KD',), epochs=c['extra_epochs'], teacher_epochs=3,
                           tag=f'sst2_small500u{len(extra)}', unlabelled=[texts[i] for i in extra], **common)
+    small_runs = s_aug['runs'] + [dict(r, set='DA+TA+KD+unlabelled') for r in s_unl['runs']]
+    small_summary = summarize(small_runs, 'dev_acc')   # both variants paired with the same plain runs
     info = big['info']
     res = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", quick=a.quick,
                setup=dict(c, n_labelled=n, seeds=list(c['seeds']), **{k: info[k] for k in ('student_params', 'teacher_params', 'vocab', 'n_dev')}),
@@ -76,10 +78,8 @@ def main():
                sets=flat(big['summary']), speedup_vs_teacher=info['student_sent_per_s'] / info['teacher_sent_per_s'],
                student_sent_per_s=info['student_sent_per_s'], teacher_sent_per_s=info['teacher_sent_per_s'],
                small_data=dict(n_labelled=500, teacher_dev_acc=s_aug['info']['teacher_dev_acc'], n_unlabelled=len(extra),
-                               sets={**flat(s_aug['summary']), 'DA+TA+KD+unlabelled': flat(s_unl['summary'])['DA+TA+KD']},
-                               diff_vs_plain={'DA+TA+KD': s_aug['summary']['DA+TA+KD']['diff']['mean'],
-                                              'DA+TA+KD+unlabelled': paired(s_unl['runs'], s_aug['runs'])}),
-               summary=big['summary'], runs=big['runs'], small_data_runs=s_aug['runs'] + [dict(r, set='DA+TA+KD+unlabelled') for r in s_unl['runs']],
+                               sets=flat(small_summary), diff_vs_plain={k: v['diff']['mean'] for k, v in small_summary.items() if v.get('diff')}),
+               summary=big['summary'], runs=big['runs'], small_data_runs=small_runs,
                command='python benchmarks/sst2.py' + (' --quick' if a.quick else ''))
     stem = 'sst2_quick' if a.quick else 'sst2'
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'
@@ -88,13 +88,6 @@ def main():
     if not a.quick: shutil.copy(out.with_suffix('.png'), ROOT/'nbs'/'images'/'sst2_ablation.png')   # the tutorial shows it
     write_markdown(res, big['summary'])
     print(json.dumps({k: res[k] for k in ('setup', 'teacher', 'sets', 'speedup_vs_teacher', 'small_data')}, indent=2))
-
-
-def paired(runs, base_runs, base='plain'):
-    "Mean over seeds of a set's score minus the baseline's (from another grid) with the same seed"
-    b = {r['seed']: r['dev_acc'] for r in base_runs if r['set'] == base}
-    d = [r['dev_acc'] - b[r['seed']] for r in runs if r['seed'] in b]
-    return sum(d) / len(d) if d else None
 
 
 def write_markdown(res, summary):

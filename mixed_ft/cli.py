@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/cli.html.md"""
 
 # %% auto #0
 __all__ = ['CHOICES', 'ABLATE_KEYS', 'TEXT_ONLY', 'COMMANDS', 'USER_ERRORS', 'demo', 'DataConfig', 'ModelConfig',
-           'StrategiesConfig', 'TrainerConfig', 'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config',
+           'StrategiesConfig', 'TrainerConfig', 'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config', 'read_toml',
            'load_config', 'example_config', 'train_from_config', 'train', 'ablate', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #81d80e9e
@@ -123,14 +123,18 @@ def parse_config(d:dict, source:str='config') -> RunConfig:
             setattr(obj, k, v)
     return cfg
 
-def load_config(path) -> RunConfig:
-    "Read and check a TOML run config"
+def read_toml(path, missing_hint:str='') -> dict:
+    "The tables of a TOML file, with one-line errors for a missing file and for invalid TOML"
     try: import tomllib
     except ImportError: import tomli as tomllib
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"No config file at {path}. Write one with: mixed-ft train --example > {path.name}")
-    try: d = tomllib.loads(path.read_text())
+    if not path.is_file(): raise FileNotFoundError(f"No config file at {path}{missing_hint}")
+    try: return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"{path} is not valid TOML: {e}") from None
+
+def load_config(path) -> RunConfig:
+    "Read and check a TOML run config"
+    d = read_toml(path, f". Write one with: mixed-ft train --example > {Path(path).name}")
     return parse_config(d, str(path))
 
 # %% ../nbs/09_cli.ipynb #312a77a4
@@ -207,11 +211,7 @@ ABLATE_KEYS = dict(task=str, sets=list, seeds=list, epochs=int, n_train=int, out
 TEXT_ONLY = ('train', 'valid', 'text', 'label', 'teacher', 'teacher_epochs', 'batch_size', 'n_copies', 'work_dir')
 
 def _read_ablate_table(path:Path) -> dict:
-    try: import tomllib
-    except ImportError: import tomli as tomllib
-    if not path.is_file(): raise FileNotFoundError(f"No config file at {path}")
-    try: d = tomllib.loads(path.read_text()).get('ablate', {})
-    except tomllib.TOMLDecodeError as e: raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    d = read_toml(path).get('ablate', {})
     for k, v in d.items():
         if k not in ABLATE_KEYS: raise ConfigError(f"{path}: unknown key '{k}' in [ablate].{_closest(k, list(ABLATE_KEYS))} Valid keys: {', '.join(ABLATE_KEYS)}.")
         t = ABLATE_KEYS[k]

@@ -176,7 +176,7 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     path = Path(teacher) if teacher is not None else minilm_path()
     tok = AutoTokenizer.from_pretrained(path)
     vocab = Vocab.build(list(texts) + list(unlabelled))
-    lab_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)
+    lab_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)   # ids 0..n-1, aug 0: also the cache's originals
     dev_ds = TextDataset(dev_texts, dev_labels, vocab, teacher_tokenizer=tok)
     # the teacher, fine-tuned once on the labelled sentences and kept (with its fine-tuning time) in work_dir
     set_seed(0); tmodel = HFClassifier(path, n_classes)
@@ -196,7 +196,6 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     all_t = list(texts) + list(unlabelled); all_y = list(labels) + [-100] * len(unlabelled)
     ts = transfer_set(all_t, all_y, n_copies=n_copies, seed=0)
     tr_ds = TextDataset(ts['texts'], ts['labels'], vocab, teacher_tokenizer=tok, ids=ts['ids'], aug_ids=ts['aug_ids'])
-    orig_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)   # ids 0..n-1, aug 0: the cache's originals
     t0 = time.perf_counter()
     dfp = data_fingerprint(*ts['fingerprint_parts'])   # one cache per teacher and transfer set: settings never collide
     cache = TeacherCache(work/f'{tag}_cache_{fp}_{dfp}', fp, dfp, len(all_t), n_classes, n_aug=n_copies + 1)
@@ -215,7 +214,7 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
         strategies, weights = [LabelLoss()], {}
         if 'TA' in parts: strategies.append(MaskedTokenTask(len(vocab), s.feat_dim, vocab.spec(), p=0.15)); weights['mlm'] = 0.3
         if 'KD' in parts: strategies.append(KD(cache, 'kl', temperature=2.)); weights.update(kd_weights(0.5))
-        ds = tr_ds if 'DA' in parts or unlabelled else orig_ds
+        ds = tr_ds if 'DA' in parts or unlabelled else lab_ds
         tr = Trainer(s, MixedObjective(strategies, weights), text_loader(ds, batch_size), text_loader(dev_ds, 256, shuffle=False),
                      epochs=epochs, lr=2e-3, warmup=0.05, seed=seed, progress=False)
         t0 = time.perf_counter(); tr.fit()
