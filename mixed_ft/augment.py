@@ -399,7 +399,8 @@ class Augment(Strategy):
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
     def before_batch(self, batch, ctx):
         if not ctx.training: return batch
-        return {**batch, self.key: self.op(batch[self.key], self.generator)}
+        # `_augmented` names what was rewritten on the fly: a cached teacher cannot label it (see `KD`)
+        return {**batch, self.key: self.op(batch[self.key], self.generator), '_augmented': (*batch.get('_augmented', ()), self.key)}
     def state_dict(self): return {'generator': self.generator.get_state()} if self.generator is not None else {}
     def load_state_dict(self, sd):
         if self.generator is not None and 'generator' in sd: self.generator.set_state(sd['generator'])

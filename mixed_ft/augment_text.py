@@ -345,7 +345,10 @@ class TextAugment(Strategy):
         self.op, self.spec, self.name = op, spec, name
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
     def before_batch(self, batch, ctx):
-        return self.op(batch, self.spec, self.generator) if ctx.training else batch
+        if not ctx.training: return batch
+        out = self.op(batch, self.spec, self.generator)
+        # `_augmented` names what was rewritten on the fly: a cached teacher cannot label it (see `KD`)
+        return {**out, '_augmented': (*batch.get('_augmented', ()), 'input_ids')}
     def state_dict(self): return {'generator': self.generator.get_state()} if self.generator is not None else {}
     def load_state_dict(self, sd):
         if self.generator is not None and 'generator' in sd: self.generator.set_state(sd['generator'])

@@ -24,7 +24,7 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state',
            'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs',
            'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule',
            'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective',
-           'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model', 'short_error',
+           'SaveError', 'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model', 'short_error',
            'load_model_weights']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
@@ -59,9 +59,16 @@ def set_rng_state(st:dict):
 
 # %% ../nbs/00_core.ipynb #0025be1d
 def default_device(device:str|torch.device|None=None) -> torch.device:
-    "`device` if given, else CUDA when present, else CPU"
-    if device is not None: return torch.device(device)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    "`device` if given (checked: a known kind, and present), else CUDA when present, else CPU"
+    if device is None or device == '': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {str(device)!r}: use 'cpu', 'cuda' or 'cuda:N' (or leave it empty for CUDA when present)") from None
+    if d.type == 'cuda':
+        n = torch.cuda.device_count()
+        if n == 0: raise ValueError(f"device {str(device)!r} was asked for, but this machine has no CUDA device: use 'cpu' (or leave it empty)")
+        if d.index is not None and d.index >= n: raise ValueError(f"device {str(device)!r} does not exist: this machine has {n} CUDA device(s), cuda:0..cuda:{n-1}")
+    return d
 
 def to_device(obj, device, non_blocking:bool=True):
     "Move every tensor inside nested dicts, lists and tuples to `device`"
@@ -232,6 +239,7 @@ class Strategy:
     def before_batch(self, batch:dict, ctx:Context) -> dict: return batch
     def after_pred(self, out:Outputs, batch:dict, ctx:Context) -> Outputs: return out
     def loss_terms(self, out:Outputs, batch:dict, ctx:Context) -> dict: return {}
+    def teardown(self, ctx:Context): pass # undo what was attached to the model (forward hooks); called when training ends
     def state_dict(self) -> dict: return {k: m.state_dict() for k,m in self.modules().items()}
     def load_state_dict(self, sd:dict):
         for k,m in self.modules().items(): m.load_state_dict(sd[k])
@@ -327,6 +335,11 @@ def after_pred(self:MixedObjective, out:Outputs, batch:dict, ctx:Context) -> Out
     return out
 
 @patch
+def teardown(self:MixedObjective, ctx:Context):
+    "Let each strategy remove what it attached to the model (the trainer calls this when `fit` ends, however it ends)"
+    for s in self.strategies: s.teardown(ctx)
+
+@patch
 def terms(self:MixedObjective, out:Outputs, batch:dict, ctx:Context) -> dict:
     "Every strategy's named loss terms"
     res = {}
@@ -355,6 +368,10 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
     return total, logs
 
 # %% ../nbs/00_core.ipynb #b26153a4
+class SaveError(OSError):
+    "A file could not be written (disk full, no permission): the message names it and says what was kept"
+    def __str__(self): return self.strerror or super().__str__()
+
 def previous_path(path) -> Path:
     "Where `atomic_save(..., keep_previous=True)` keeps the file it replaced: last.pt -> last.prev.pt"
     path = Path(path)
@@ -375,9 +392,13 @@ def atomic_save(obj, path, keep_previous:bool=False):
             except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
             os.replace(prev_tmp, previous_path(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         for p in (tmp, prev_tmp):
             if os.path.exists(p): os.unlink(p)
+        if isinstance(e, OSError) and not isinstance(e, SaveError):
+            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+            raise SaveError(e.errno, f"could not write {path} ({e.strerror or e}): {kept}. "
+                            "Free some space (or choose another output folder) and resume.") from None
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -416,5 +437,8 @@ def load_model_weights(model:nn.Module, path) -> nn.Module:
     if not path.exists(): raise FileNotFoundError(f"No weights at {path}: check the path, or export them first with export_model.")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise ValueError(f"{path} is not a readable weights file ({short_error(e)}); it may be truncated. Export it again.") from None
+    if isinstance(sd, dict) and 'version' in sd and 'optimizer' in sd and 'model' in sd:
+        raise ValueError(f"{path} is a training checkpoint, not exported model weights: use the run's model.pt (written by "
+                         "export_model when training ends), or resume the run from the checkpoint")
     unwrap_model(model).load_state_dict(sd)
     return model

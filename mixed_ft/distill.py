@@ -20,9 +20,9 @@ from fastcore.basics import patch
 from .core import *
 
 # %% auto #0
-__all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'TeacherEnsemble',
-           'model_fingerprint', 'KD', 'kd_weights', 'uniform_layer_map', 'FeatureKD', 'AttentionKD',
-           'CacheMismatchError', 'data_fingerprint', 'TeacherCache']
+__all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
+           'model_fingerprint', 'KD', 'mix_soft_targets', 'check_not_augmented', 'kd_weights', 'uniform_layer_map',
+           'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache']
 
 # %% ../nbs/03_distill.ipynb #494bfa73
 def _flat(s, t, mask):
@@ -36,18 +36,23 @@ def _flat(s, t, mask):
     return s, t
 
 def _kl(lp, lq):
-    "KL(p || q) per row, from log-probabilities"
-    return (lp.exp() * (lp - lq)).sum(-1)
+    "KL(p || q) per row, from log-probabilities (classes with p = 0 contribute 0, also where log p = -inf)"
+    p = lp.exp()
+    return torch.where(p > 0, p * (lp - lq), torch.zeros_like(p)).sum(-1)
+
+def _mean(x, s):
+    "The mean of per-position losses `x`; 0 (with a gradient path through the student logits `s`) when nothing counts"
+    return x.mean() if x.numel() else s.sum() * 0.
 
 def kd_kl(s, t, T:float=1., mask=None):
     "T^2 KL(softmax(t/T) || softmax(s/T)), mean over examples (or counted tokens)"
     s, t = _flat(s.float(), t.float(), mask)
-    return (_kl(F.log_softmax(t / T, -1), F.log_softmax(s / T, -1)) * T * T).mean()
+    return _mean(_kl(F.log_softmax(t / T, -1), F.log_softmax(s / T, -1)) * T * T, s)
 
 def kd_reverse_kl(s, t, T:float=1., mask=None):
     "T^2 KL(softmax(s/T) || softmax(t/T))"
     s, t = _flat(s.float(), t.float(), mask)
-    return (_kl(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1)) * T * T).mean()
+    return _mean(_kl(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1)) * T * T, s)
 
 def kd_jsd(s, t, beta:float=0.5, T:float=1., mask=None):
     "Generalized Jensen-Shannon, normalised: forward KL at beta=0, reverse KL at beta=1"
@@ -57,17 +62,17 @@ def kd_jsd(s, t, beta:float=0.5, T:float=1., mask=None):
     s, t = _flat(s.float(), t.float(), mask)
     lt, ls = F.log_softmax(t / T, -1), F.log_softmax(s / T, -1)
     lm = torch.logsumexp(torch.stack([lt + math.log(beta), ls + math.log(1 - beta)]), 0)
-    return ((beta * _kl(lt, lm) + (1 - beta) * _kl(ls, lm)) / (beta * (1 - beta)) * T * T).mean()
+    return _mean((beta * _kl(lt, lm) + (1 - beta) * _kl(ls, lm)) / (beta * (1 - beta)) * T * T, s)
 
 def kd_mse(s, t, T:float=1., mask=None):
     "Mean squared error between logits (temperature unused)"
     s, t = _flat(s.float(), t.float(), mask)
-    return F.mse_loss(s, t)
+    return _mean((s - t).pow(2).mean(-1), s)
 
 def kd_hard(s, t, T:float=1., mask=None):
     "Cross-entropy to the teacher's argmax"
     s, t = _flat(s.float(), t.float(), mask)
-    return F.cross_entropy(s, t.argmax(-1))
+    return _mean(F.cross_entropy(s, t.argmax(-1), reduction='none'), s)
 
 KD_LOSSES = dict(kl=kd_kl, reverse_kl=kd_reverse_kl, jsd=kd_jsd, mse=kd_mse, hard=kd_hard)
 
@@ -102,19 +107,29 @@ class Teacher:
         return self.outputs(batch).logits.float().to(dev)
     def fingerprint(self) -> str: return model_fingerprint(self.model)
 
+def mixture_logits(logits:torch.Tensor, # (K, ..., C): K distributions' logits
+                   weights:torch.Tensor, # (K, ...) or (K,): mixing weights summing to 1 over K
+                   T:float=1.) -> torch.Tensor:
+    "T log sum_k w_k softmax(logits_k / T): logits whose softmax at temperature T is the mixture of the softened distributions"
+    w = weights.to(logits.device, logits.dtype)
+    w = w.view(*w.shape, *[1] * (logits.ndim - w.ndim))
+    return T * torch.logsumexp(F.log_softmax(logits / T, -1) + w.log(), 0)
+
 class TeacherEnsemble:
-    "Weighted mean of several teachers' logits ('logits') or probabilities ('probs', returned as log-probabilities)"
+    "Weighted mean of several teachers' logits ('logits') or of their softened probabilities ('probs')"
     def __init__(self, teachers:Sequence[Teacher], weights:Sequence[float]|None=None, mode:str='logits'):
         if mode not in ('logits', 'probs'): raise ValueError(f"mode must be 'logits' or 'probs', got {mode!r}")
         self.teachers, self.mode = list(teachers), mode
         w = torch.tensor(weights if weights is not None else [1.] * len(self.teachers), dtype=torch.float32)
         self.weights = w / w.sum()
-    def __call__(self, batch:dict, device=None) -> torch.Tensor:
+    def __call__(self, batch:dict, device=None, T:float=1.) -> torch.Tensor:
+        "Mean logits, or (mode 'probs') T log of the mixture of the teachers' probabilities at temperature `T`"
         outs = [t(batch, device) for t in self.teachers]
         if len({o.shape for o in outs}) > 1: raise ValueError(f"the teachers' outputs have different shapes {[tuple(o.shape) for o in outs]}")
-        w = self.weights.to(outs[0].device).view(-1, *[1] * outs[0].ndim)
-        if self.mode == 'logits': return (w * torch.stack(outs)).sum(0)
-        return torch.logsumexp(torch.stack([F.log_softmax(o, -1) for o in outs]) + w.log(), 0)
+        if self.mode == 'logits':
+            w = self.weights.to(outs[0].device).view(-1, *[1] * outs[0].ndim)
+            return (w * torch.stack(outs)).sum(0)
+        return mixture_logits(torch.stack(outs), self.weights, T)
     def fingerprint(self) -> str:
         return hashlib.sha256(''.join(t.fingerprint() for t in self.teachers).encode() + self.weights.numpy().tobytes() + self.mode.encode()).hexdigest()[:16]
 
@@ -138,8 +153,14 @@ class KD(Strategy):
             self.loss = (lambda s, t, T, mask: fn(s, t, beta, T, mask)) if loss == 'jsd' else fn
         else: self.loss = loss
         self.teacher, self.T, self.mask_key, self.name, self.terms = teacher, as_schedule(temperature), mask_key, name, (name,)
+        self.mix_logits = loss == 'mse'  # under mixup a cache's targets are mixed as logits for MSE, as distributions otherwise
     def teacher_logits(self, batch:dict, ctx:Context) -> torch.Tensor:
-        if hasattr(self.teacher, 'lookup'): return mix_targets(self.teacher.lookup(batch), batch)  # a TeacherCache
+        T = self.T(ctx.step)
+        check_not_augmented(self.teacher, batch)
+        if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
+            t = self.teacher.lookup(batch)
+            return mix_targets(t, batch) if self.mix_logits else mix_soft_targets(t, batch, T)
+        if isinstance(self.teacher, TeacherEnsemble): return self.teacher(batch, T=T)
         return self.teacher(batch)
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
@@ -149,6 +170,36 @@ class KD(Strategy):
                              "the same label set (map the teacher's classes onto the student's, or train a matching head)")
         mask = batch.get(self.mask_key) if (self.mask_key and out.logits.ndim == 3) else None
         return {self.name: self.loss(out.logits, t, self.T(ctx.step), mask)}
+
+def mix_soft_targets(t:torch.Tensor, batch:dict, T:float=1.) -> torch.Tensor:
+    "Teacher logits (B, ..., C) of clean examples -> logits of the mixed examples' distributions at temperature T (identity unmixed)"
+    m = batch.get('_mix')
+    if m is None: return t
+    lam = m['lam'].to(t.device, t.dtype)
+    return mixture_logits(torch.stack([t, t[m['perm'].to(t.device)]]), torch.stack([lam, 1 - lam]), T)
+
+def _reads(teacher) -> set|None:
+    "The batch keys a teacher reads (None: the batch as the student sees it)"
+    if isinstance(teacher, TeacherEnsemble):
+        keys = [_reads(t) for t in teacher.teachers]
+        return None if all(k is None for k in keys) else set().union(*[k for k in keys if k is not None])
+    inputs = getattr(teacher, 'inputs', None)
+    return set(inputs.values()) if inputs else None
+
+def check_not_augmented(teacher, batch:dict):
+    "Refuse to distil a batch rewritten on the fly from targets that describe the original examples"
+    aug = batch.get('_augmented')
+    if not aug: return
+    if hasattr(teacher, 'lookup'):
+        raise ValueError(f"KD from a teacher cache on a batch that an augmentation strategy rewrote during training ({', '.join(aug)}): "
+                         "the cache holds the teacher's outputs for the original examples, so the augmented ones would be distilled "
+                         "towards the wrong targets. Augment the transfer set ahead of time (transfer_set(..., n_copies=N): each copy "
+                         "has its own aug_id and the teacher labels it), or distil from a live Teacher that reads the augmented inputs.")
+    keys = _reads(teacher)
+    if keys is not None and not keys & set(aug):
+        raise ValueError(f"the live teacher reads {sorted(keys)}, but augmentation rewrote {', '.join(aug)}: it would label the "
+                         "original examples, not the augmented ones. Let the teacher read the augmented inputs, or augment the "
+                         "transfer set ahead of time and distil from a cache.")
 
 def kd_weights(alpha:float|Schedule=0.5, label_term:str='ce', kd_term:str='kd') -> dict:
     "Objective weights (1 - alpha) for the label loss and alpha for distillation"
@@ -196,18 +247,25 @@ class FeatureKD(Strategy):
         return {self.name: torch.stack(losses).mean()}
 
 class AttentionKD(Strategy):
-    "MSE between student and teacher attention maps, per mapped layer pair (heads averaged when the counts differ)"
-    def __init__(self, teacher:Teacher, layer_map:dict, name:str='attn'):
-        self.teacher, self.map, self.name, self.terms = teacher, dict(layer_map), name, (name,)
+    "MSE between student and teacher attention maps over real (query, key) pairs, per mapped layer pair"
+    def __init__(self, teacher:Teacher, layer_map:dict, mask_key:str|None='attention_mask', name:str='attn'):
+        self.teacher, self.map, self.mask_key, self.name, self.terms = teacher, dict(layer_map), mask_key, name, (name,)
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
         ta = self.teacher.outputs(batch).attentions
         if out.attentions is None or ta is None: raise ValueError("AttentionKD needs attentions from both models (output_attentions=True)")
+        am = batch.get(self.mask_key) if self.mask_key else None
         losses = []
         for i, j in self.map.items():
             a, b = out.attentions[i].float(), ta[j].float().to(out.attentions[i].device)
             if a.shape[1] != b.shape[1]: a, b = a.mean(1), b.mean(1)
-            losses.append(F.mse_loss(a, b))
+            if a.shape != b.shape: raise ValueError(f"student attention {tuple(a.shape)} and teacher attention {tuple(b.shape)} (layers {i}, {j}) do not match")
+            pairs = None
+            if am is not None:  # (B, T) -> (B, 1, T, T) or (B, T, T): query and key both real
+                m = am.to(a.device).bool()
+                pairs = m[:, :, None] & m[:, None, :]
+                if a.ndim == 4: pairs = pairs[:, None]
+            losses.append(_masked_mean((a - b).pow(2), pairs))
         return {self.name: torch.stack(losses).mean()}
 
 # %% ../nbs/03_distill.ipynb #e6528d4d

@@ -103,6 +103,10 @@ class HiddenMixup(Mixup):
     def after_pred(self, out, batch, ctx):
         self._active = None  # only the main forward pass is mixed
         return out
+    def teardown(self, ctx):
+        "Remove the hook when training ends: the model is left as it was"
+        if self._hooked is not None: self._hooked.remove()
+        self._hooked = self._model = self._active = None
 
 # %% ../nbs/01c_mix.ipynb #b763295a
 def sym_kl(logits_a:torch.Tensor, logits_b:torch.Tensor) -> torch.Tensor:

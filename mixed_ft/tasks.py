@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .core import *
 from .augment_text import TokenMask, TokenSpec
-from .train import Callback, accuracy, macro_f1
+from .metrics import Accuracy, MacroF1, counted
+from .train import Callback
 
 # %% auto #0
 __all__ = ['output_feature', 'Capture', 'masked_ce', 'AuxTask', 'CoarseLabelTask', 'LengthTask', 'rotate90', 'RotationTask',
@@ -40,6 +41,10 @@ class Capture:
         if self.handle is not None: self.handle.remove()
         self.handle, self.model = mod.register_forward_hook(self._hook), model
     def _hook(self, module, inputs, output): self.value = output[0] if isinstance(output, tuple) else output
+    def detach(self):
+        "Remove the hook: the model is left as it was"
+        if self.handle is not None: self.handle.remove()
+        self.handle = self.model = self.value = None
 
 # %% ../nbs/02_tasks.ipynb #90761f65
 def masked_ce(logits:torch.Tensor, targets:torch.Tensor) -> torch.Tensor:
@@ -68,6 +73,9 @@ class AuxTask(Strategy):
     def after_pred(self, out, batch, ctx):
         if self.capture is not None: self._feat = self.capture.value  # the main pass's, before any extra pass
         return out
+    def teardown(self, ctx):
+        if self.capture is not None: self.capture.detach()
+        self._feat = None
     def features(self, out:Outputs, batch:dict, ctx:Context) -> torch.Tensor:
         return self._feat if self.capture is not None else output_feature(out, self.source)
     def targets(self, batch:dict, ctx:Context) -> torch.Tensor:
@@ -187,6 +195,7 @@ class ForTask(Strategy):
     def state_dict(self): return self.inner.state_dict()
     def load_state_dict(self, sd): self.inner.load_state_dict(sd)
     def to(self, device): self.inner.to(device); return self
+    def teardown(self, ctx): self.inner.teardown(ctx)
 
 # %% ../nbs/02_tasks.ipynb #c549b263
 class UncertaintyWeighting(Weighting):
@@ -247,16 +256,17 @@ class TaskEvaluator(Callback):
             for task, dl in self.loaders.items():
                 head = self.heads.get(task)
                 head = getattr(head, 'inner', head)
-                preds, ys = [], []
+                metrics = [Accuracy(), MacroF1()]
                 for b in dl:
                     b = to_device(as_batch(b), tr.device)
                     with tr.autocast():
                         out = as_outputs(call_model(tr.forward_model, b))
                         if head is not None: head.after_pred(out, b, tr.ctx)
                         logits = out.logits if head is None else head.head(head.features(out, b, tr.ctx))
-                    preds.append(logits.float().argmax(-1).cpu()); ys.append(get_target(b).cpu())
-                p, y = torch.cat(preds), torch.cat(ys)
-                res[f'valid_{task}_accuracy'], res[f'valid_{task}_macro_f1'] = accuracy(p, y), macro_f1(p, y)
+                    lg, y = counted(logits, get_target(b))
+                    for m in metrics: m.update(lg, y)
+                for m in metrics:
+                    res.update({f'valid_{task}_{k}': v for k, v in m.sync().compute().items()})
         finally: tr.model.train(was)
         return res
     def after_epoch(self, tr):

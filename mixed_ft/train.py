@@ -15,15 +15,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, BatchSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, BatchSampler, Sampler
 from fastcore.basics import store_attr, patch
 from tqdm.auto import tqdm
 
 from .core import *
+from .metrics import *
 
 # %% auto #0
-__all__ = ['EVENTS', 'CKPT_VERSION', 'CancelFitException', 'Callback', 'accuracy', 'macro_f1', 'lr_multiplier', 'param_groups',
-           'Trainer', 'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded',
+__all__ = ['EVENTS', 'CKPT_VERSION', 'CancelFitException', 'Callback', 'lr_multiplier', 'param_groups', 'Trainer',
+           'init_distributed', 'finish_distributed', 'ShardSampler', 'shard_loader', 'wrap_parallel', 'gather_sharded',
            'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping',
            'Compile', 'per_rank', 'mine', 'load_checkpoint_file', 'resume_checkpoint', 'Checkpoint', 'plot_history',
            'toy_data', 'toy_model']
@@ -44,20 +45,6 @@ class Callback:
     def state_dict(self): return None # anything returned here is saved in checkpoints
     def load_state_dict(self, sd): pass
     def __repr__(self): return f"{self.name}()"
-
-# %% ../nbs/04_train.ipynb #af1e058d
-def accuracy(preds:torch.Tensor, targets:torch.Tensor) -> float:
-    "Fraction of predictions equal to the targets"
-    return (preds == targets).float().mean().item()
-
-def macro_f1(preds:torch.Tensor, targets:torch.Tensor) -> float:
-    "Unweighted mean of per-class F1 over the classes present in predictions or targets"
-    n = int(max(preds.max(), targets.max())) + 1
-    idx = targets * n + preds
-    cm = torch.bincount(idx, minlength=n*n).reshape(n, n).double()  # rows: true class, columns: predicted
-    tp, fp, fn = cm.diag(), cm.sum(0) - cm.diag(), cm.sum(1) - cm.diag()
-    present = (tp + fp + fn) > 0
-    return (2*tp / (2*tp + fp + fn).clamp_min(1))[present].mean().item()
 
 # %% ../nbs/04_train.ipynb #1c15e8e0
 def lr_multiplier(kind:str|Schedule, total_steps:int, warmup:int) -> Schedule:
@@ -95,7 +82,7 @@ class Trainer:
                  lr_schedule:str|Schedule='linear', # 'linear', 'cosine', 'constant' or a multiplier `Schedule`
                  warmup:float=0., # warmup steps, or a fraction of all steps when < 1
                  accum_steps:int=1, # micro-batches per optimizer step
-                 metrics:dict|None=None, # name -> f(preds, targets); default accuracy and macro-F1
+                 metrics:list|dict|None=None, # `Metric` objects, or name -> f(preds, targets); default loss, accuracy, macro-F1
                  callbacks:Iterable[Callback]=(), # extra features, e.g. MixedPrecision, GradClip, Checkpoint, EarlyStopping
                  device:str|None=None, # default: CUDA when available, else CPU
                  seed:int|None=None, # seed everything at the start of `fit` (not on resume, which restores the generators)
@@ -109,7 +96,7 @@ class Trainer:
         self.objective = objective if isinstance(objective, MixedObjective) else MixedObjective(objective)
         self.model, self.train_dl, self.valid_dl = model, train_dl, valid_dl
         self.epochs, self.accum_steps, self.seed = epochs, accum_steps, seed
-        self.metrics = dict(accuracy=accuracy, macro_f1=macro_f1) if metrics is None else dict(metrics)
+        self.metrics = as_metrics(metrics)
         init_distributed()
         self.world, self.parallel = world_size(), parallel
         if self.world > 1 and device is None and torch.cuda.is_available(): device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
@@ -207,39 +194,58 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
     except CancelFitException: self('on_cancel')
     except BaseException as e:
         self.error = e; self('on_error'); raise
-    finally: self('after_fit')
+    finally:
+        self('after_fit')
+        self.objective.teardown(self.ctx)  # strategies remove what they attached to the model (forward hooks)
     return self.history
 
 # %% ../nbs/04_train.ipynb #a9c773fb
 @patch
-@torch.no_grad()
-def predict(self:Trainer, dl:DataLoader) -> tuple[torch.Tensor, torch.Tensor|None]:
-    "Logits and targets (when the batches have them) for every batch in `dl`, on the CPU"
+def eval_batches(self:Trainer, dl:DataLoader):
+    "Yield (outputs, batch) of the plain model in eval mode, under the run's autocast (callers hold no_grad)"
     was_training = self.model.training
     self.model.eval()
-    logits, targets = [], []
     try:
         for b in dl:
             b = to_device(as_batch(b), self.device)
             with self.autocast(): out = as_outputs(call_model(self.forward_model, b))
-            logits.append(out.logits.float().cpu())
-            if any(k in b for k in TARGET_KEYS): targets.append(get_target(b).cpu())
+            yield out, b
     finally: self.model.train(was_training)
-    logits, targets = torch.cat(logits), (torch.cat(targets) if targets else None)
-    if self.world > 1: logits, targets = gather_sharded(logits, dl), (gather_sharded(targets, dl) if targets is not None else None)
-    return logits, targets
 
 @patch
-def evaluate(self:Trainer, dl:DataLoader|None=None) -> dict:
-    "Loss and metrics over `dl` (default: the validation data)"
-    logits, y = self.predict(dl if dl is not None else self.valid_dl)
-    if y is None: raise ValueError("evaluate needs batches with targets ('y' or 'labels'); use predict for unlabelled data.")
-    res = {'loss': classification_loss(logits, y).item()}
-    if logits.ndim == 3: logits, y = logits.flatten(0, 1), y.flatten()
-    keep = y != -100
-    preds, y = logits.argmax(-1)[keep], y[keep]
-    res.update({k: float(f(preds, y)) for k,f in self.metrics.items()})
+@torch.no_grad()
+def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation data
+             extra:Iterable[Metric]=(), # metrics for this evaluation only, e.g. ClassBalance()
+            ) -> dict:
+    "Loss and metrics over `dl`, accumulated batch by batch (and across processes under torchrun)"
+    import copy
+    metrics = [copy.deepcopy(m) for m in self.metrics] + list(extra)
+    for m in metrics: m.reset()
+    for out, b in self.eval_batches(dl if dl is not None else self.valid_dl):
+        if not any(k in b for k in TARGET_KEYS): raise ValueError("evaluate needs batches with targets ('y' or 'labels'); use predict for unlabelled data.")
+        logits, y = counted(out.logits, get_target(b))
+        for m in metrics: m.update(logits, y)
+    res = {}
+    for m in metrics: res.update(m.sync().compute())
     return res
+
+def _pad_time(xs:list, value) -> torch.Tensor:
+    "Concatenate (B, T, ...) tensors whose T differ, padding T with `value`"
+    if len({x.shape[1:] for x in xs}) <= 1 or xs[0].ndim < 2: return torch.cat(xs)
+    T = max(x.shape[1] for x in xs)
+    return torch.cat([torch.nn.functional.pad(x, [0, 0] * (x.ndim - 2) + [0, T - x.shape[1]], value=value) for x in xs])
+
+@patch
+@torch.no_grad()
+def predict(self:Trainer, dl:DataLoader) -> tuple[torch.Tensor, torch.Tensor|None]:
+    "Logits and targets (when the batches have them) for every example in `dl`, on the CPU"
+    logits, targets = [], []
+    for out, b in self.eval_batches(dl):
+        logits.append(out.logits.float().cpu())
+        if any(k in b for k in TARGET_KEYS): targets.append(get_target(b).cpu())
+    logits, targets = _pad_time(logits, 0.), (_pad_time(targets, -100) if targets else None)
+    if self.world > 1: logits, targets = gather_sharded(logits, dl), (gather_sharded(targets, dl) if targets is not None else None)
+    return logits, targets
 
 # %% ../nbs/04_train.ipynb #581fa05e
 def init_distributed():
@@ -253,14 +259,21 @@ def finish_distributed():
     if dist.is_available() and dist.is_initialized():
         dist.barrier(); dist.destroy_process_group()
 
+class ShardSampler(Sampler):
+    "Evaluation sharding: process r takes examples r, r + W, r + 2W, ... (no padding, so nothing is counted twice)"
+    def __init__(self, n:int): self.n = n
+    def __iter__(self): return iter(range(rank(), self.n, world_size()))
+    def __len__(self): return len(range(rank(), self.n, world_size()))
+
 def shard_loader(dl:DataLoader|None, seed:int=0, shuffle:bool|None=None) -> DataLoader|None:
-    "`dl` with a DistributedSampler (shuffling if `dl` did), or unchanged if it already shards"
-    if dl is None or isinstance(dl.sampler, DistributedSampler) or hasattr(dl.batch_sampler, 'set_epoch'): return dl
+    "`dl` with a DistributedSampler when it shuffles (training), a `ShardSampler` when it does not, or unchanged if it already shards"
+    if dl is None or isinstance(dl.sampler, (DistributedSampler, ShardSampler)) or hasattr(dl.batch_sampler, 'set_epoch'): return dl
     if dl.batch_sampler is not None and type(dl.batch_sampler) is not BatchSampler:
         raise ValueError(f"{type(dl.batch_sampler).__name__} cannot be sharded automatically under torchrun: give its DataLoader a "
                          "DistributedSampler, or a batch sampler with set_epoch that takes every world-th batch (as BucketSampler does)")
     shuffle = isinstance(dl.sampler, RandomSampler) if shuffle is None else shuffle
-    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=DistributedSampler(dl.dataset, shuffle=shuffle, seed=seed),
+    sampler = DistributedSampler(dl.dataset, shuffle=True, seed=seed) if shuffle else ShardSampler(len(dl.dataset))
+    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler,
                       num_workers=dl.num_workers, collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last)
 
 def wrap_parallel(model:nn.Module, parallel:str, device) -> nn.Module:
@@ -273,13 +286,14 @@ def wrap_parallel(model:nn.Module, parallel:str, device) -> nn.Module:
     raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {parallel!r}")
 
 def gather_sharded(x:torch.Tensor, dl:DataLoader) -> torch.Tensor:
-    "Every process's predictions: in data-set order without DistributedSampler's padding, or simply concatenated"
+    "Every process's predictions: in data-set order for the interleaved samplers (without any padding), or simply concatenated"
     parts = [None] * world_size()
     dist.all_gather_object(parts, x.cpu())
-    if not isinstance(dl.sampler, DistributedSampler): return torch.cat(parts)  # e.g. BucketSampler: disjoint batches, any order
+    if not isinstance(dl.sampler, (DistributedSampler, ShardSampler)): return _pad_time(parts, -100 if not x.is_floating_point() else 0.)  # e.g. BucketSampler: disjoint batches, any order
     n, W = len(dl.dataset), world_size()
+    parts = list(_pad_time(parts, -100 if not x.is_floating_point() else 0.).split([len(p) for p in parts]))
     m = max(len(p) for p in parts)
-    out = torch.empty((m * W, *x.shape[1:]), dtype=x.dtype)
+    out = torch.empty((m * W, *parts[0].shape[1:]), dtype=x.dtype)
     for r, p in enumerate(parts): out[r::W][:len(p)] = p  # rank r held examples r, r + W, r + 2W, ...
     return out[:n]
 
@@ -342,7 +356,10 @@ class ProgressBar(Callback):
         self.bar.update(1)
         if self.avg is not None and tr.batch_idx % tr.accum_steps == 0: self.bar.set_postfix(loss=f'{self.avg:.4f}', refresh=False)
     def after_eval(self, tr):
-        if self.bar is not None: self.bar.set_postfix(loss=f'{self.avg:.4f}' if self.avg else '-', **{k[6:]: f'{v:.4f}' for k,v in tr.eval_results.items()})
+        if self.bar is None: return
+        shown = {'loss': f'{self.avg:.4f}' if self.avg is not None else '-'}
+        for k, v in tr.eval_results.items(): shown['val_' + k.removeprefix('valid_')] = f'{v:.4f}'
+        self.bar.set_postfix(shown)
     def _close(self, tr=None):
         if self.bar is not None: self.bar.close(); self.bar = None
     after_epoch = on_error = after_fit = _close
@@ -357,7 +374,8 @@ class MixedPrecision(Callback):
     def before_fit(self, tr):
         dev = tr.device.type
         if self.dtype == 'fp16' and dev != 'cuda':
-            raise ValueError("fp16 mixed precision needs a CUDA device (it relies on a grad scaler); use MixedPrecision('bf16') on CPU.")
+            raise ValueError(f"fp16 mixed precision needs a CUDA device (it relies on a grad scaler), and this run is on {tr.device}: "
+                             "use bf16 instead — precision = \"bf16\" in the [trainer] section of a config, MixedPrecision('bf16') in Python.")
         dt = torch.bfloat16 if self.dtype == 'bf16' else torch.float16
         tr.autocast = partial(torch.autocast, device_type=dev, dtype=dt)
         if self.dtype == 'fp16':
@@ -402,10 +420,11 @@ class EarlyStopping(Callback):
     def load_state_dict(self, sd): self.best, self.wait = sd['best'], sd['wait']
 
 class Compile(Callback):
-    "Opt-in `torch.compile` of the model for the forward passes (weights are shared with the uncompiled model)"
+    "Opt-in `torch.compile` of the module the loop calls — inside DDP, the DDP wrapper — sharing the model's weights"
     order = -30
     def __init__(self, **kwargs): self.kwargs = kwargs
-    def before_fit(self, tr): tr.forward_model = torch.compile(tr.model, **self.kwargs)
+    def before_fit(self, tr):
+        if not hasattr(tr.forward_model, '_orig_mod'): tr.forward_model = torch.compile(tr.forward_model, **self.kwargs)
 
 # %% ../nbs/04_train.ipynb #137ee681
 CKPT_VERSION = 1
