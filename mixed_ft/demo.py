@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 from .core import *
+from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
 from .train import *
 from .augment import Augment, Compose, RandomCrop, GaussianNoise
 from .tasks import RotationTask
@@ -23,7 +24,7 @@ from .distill import KD, Teacher, kd_weights
 
 # %% auto #0
 __all__ = ['digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'demo_variants', 'train_digits', 'format_table',
-           'plot_histories', 'run_demo']
+           'plot_histories', 'warn_degenerate', 'run_demo']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -39,6 +40,8 @@ def digits_splits(seed:int=0, # seed of the split's permutation
     y = torch.tensor(y, dtype=torch.long)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     n_tr, n_va = int(0.6 * len(y)), int(0.2 * len(y))
+    if n_train is not None and not 0 < n_train <= n_tr:
+        raise ValueError(f"n_train = {n_train}, but the digits' training split has {n_tr} images: use 1..{n_tr} (0: all of them)")
     parts = perm[:n_tr][:n_train], perm[n_tr:n_tr+n_va], perm[n_tr+n_va:]
     return tuple(TensorDataset(x[i], y[i]) for i in parts)
 
@@ -113,6 +116,11 @@ def plot_histories(histories:dict, path=None):
     if path is not None: fig.savefig(path, dpi=120)
     return fig
 
+def warn_degenerate(who:str, res:dict, split:str='test'):
+    "Warn (`DegenerateResultWarning`) when evaluation results with `ClassBalance` show a model that has not learnt"
+    import warnings
+    for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)
+
 def _pm(xs:list[float]) -> str:
     t = torch.tensor(xs, dtype=torch.float64)
     return f"{100*t.mean():.1f} ± {100*t.std():.1f}" if len(xs) > 1 else f"{100*t.mean():.1f}"
@@ -131,7 +139,9 @@ def run_demo(epochs:int=80, # epochs for the teacher and for each student
     torch.manual_seed(seeds[0]); teacher = DigitsCNN(teacher_width)
     t0 = time.perf_counter()
     tt = train_digits(teacher, [LabelLoss(), demo_augment()], {}, data, epochs, seed=seeds[0], device=device, progress=progress)
-    rows = [dict(variant=f'teacher (width {teacher_width}, + augment)', test_acc=_pm([tt.evaluate(test_dl)['accuracy']]),
+    t_res = tt.evaluate(test_dl, extra=[ClassBalance()])
+    warn_degenerate(f'the teacher (width {teacher_width})', t_res, 'test')
+    rows = [dict(variant=f'teacher (width {teacher_width}, + augment)', test_acc=_pm([t_res['accuracy']]),
                  params=n_params(teacher), train_only_params=0, seconds=round(time.perf_counter() - t0, 1))]
     export_model(teacher, out/'teacher.pt')
     runs, histories = {}, {}
@@ -142,7 +152,9 @@ def run_demo(epochs:int=80, # epochs for the teacher and for each student
             trainer = train_digits(student, strategies, weights, data, epochs, seed=seed, device=device, progress=progress)
             r = runs.setdefault(name, dict(test=[], secs=[], params=n_params(student),
                                            extra=sum(p.numel() for p in trainer.objective.parameters())))
-            r['test'].append(trainer.evaluate(test_dl)['accuracy']); r['secs'].append(time.perf_counter() - t0)
+            s_res = trainer.evaluate(test_dl, extra=[ClassBalance()])
+            warn_degenerate(f'student {name} (seed {seed})', s_res, 'test')
+            r['test'].append(s_res['accuracy']); r['secs'].append(time.perf_counter() - t0)
             if seed == seeds[0]: histories[name] = trainer.history
     for name, r in runs.items():
         rows.append(dict(variant=f'student {name}', test_acc=_pm(r['test']), params=r['params'],

@@ -12,9 +12,11 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
+
 # %% auto #0
-__all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'ablation_table', 'plot_ablation', 'save_ablation',
-           'digits_ablation', 'sentences_per_s', 'text_ablation']
+__all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation',
+           'save_ablation', 'warn_degenerate', 'digits_ablation', 'sentences_per_s', 'training_rows', 'text_ablation']
 
 # %% ../nbs/08_experiment.ipynb #2cef6127
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -66,9 +68,18 @@ def summarize(runs:list[dict], metric:str, baseline:str|None='plain') -> dict:
 # %% ../nbs/08_experiment.ipynb #5e229dd9
 def _pct(x): return '—' if x is None else f"{100 * x:.1f}"
 
-def ablation_table(summary:dict, metric:str='accuracy') -> str:
+def table_header(metric:str, info:dict|None) -> str:
+    "The line above an ablation table: the teacher's score and the majority-class rate, the two numbers a result must beat"
+    info = info or {}
+    parts = [f"{name}: {100 * info[k]:.1f}%" for k, name in (('teacher_score', f'teacher {metric}'), ('majority_rate', 'majority class'))
+             if info.get(k) is not None]
+    return ('; '.join(parts) + ' (always predicting the majority class scores that).') if parts else ''
+
+def ablation_table(summary:dict, metric:str='accuracy', info:dict|None=None) -> str:
     "Markdown: per set mean ± std, 95% CI, paired difference to the baseline with its CI, per-seed scores, seconds per run"
-    lines = [f"| set | {metric} (%) | 95% CI | vs baseline (paired) | 95% CI of the difference | per seed | s / run |",
+    head = table_header(metric, info)
+    lines = ([head, ''] if head else []) + [
+             f"| set | {metric} (%) | 95% CI | vs baseline (paired) | 95% CI of the difference | per seed | s / run |",
              "|---|---:|---|---:|---|---|---:|"]
     for name, r in summary.items():
         d = r.get('diff')
@@ -96,12 +107,17 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
     "Write ablation.json, ablation.md and ablation.png to `out`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out/'ablation.json').write_text(json.dumps(dict(info=info or {}, metric=metric, runs=runs, summary=summary), indent=2))
-    (out/'ablation.md').write_text(ablation_table(summary, metric) + '\n')
+    (out/'ablation.md').write_text(ablation_table(summary, metric, info) + '\n')
     plot_ablation(summary, metric, out/'ablation.png')
     return out
 
 # %% ../nbs/08_experiment.ipynb #72f76d4e
 ABLATION_SETS = ('plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD')
+
+def warn_degenerate(who:str, res:dict, split:str):
+    "A `DegenerateResultWarning` for each problem `degenerate_warnings` finds in evaluation results (with `ClassBalance`)"
+    import warnings
+    for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)
 
 def _check_sets(sets):
     unknown = [s for s in sets if any(p not in ('plain', 'DA', 'TA', 'KD') for p in s.split('+'))]
@@ -120,7 +136,9 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
     data = digits_splits(seeds[0], n_train)
     test_dl = DataLoader(data[2], batch_size=512)
     torch.manual_seed(seeds[0]); teacher = DigitsCNN(teacher_width)
-    train_digits(teacher, [LabelLoss(), demo_augment()], {}, data, epochs, seed=seeds[0], progress=False)
+    tt = train_digits(teacher, [LabelLoss(), demo_augment()], {}, data, epochs, seed=seeds[0], progress=False)
+    t_res = tt.evaluate(test_dl, extra=[ClassBalance()])
+    warn_degenerate('the teacher', t_res, 'test')
     def train(name, seed):
         parts = set(name.split('+'))
         torch.manual_seed(seed); m = DigitsCNN(student_width)
@@ -129,10 +147,13 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
         if 'TA' in parts: strategies.append(RotationTask(m.feat_dim)); weights['rot'] = 0.5
         if 'KD' in parts: strategies.append(KD(Teacher(teacher), 'kl', temperature=4.)); weights.update(kd_weights(0.5))
         tr = train_digits(m, strategies, weights, data, epochs, seed=seed, progress=False)
-        return {'accuracy': tr.evaluate(test_dl)['accuracy']}
+        res = tr.evaluate(test_dl, extra=[ClassBalance()])
+        warn_degenerate(f'{name} (seed {seed})', res, 'test')
+        return {'accuracy': res['accuracy'], 'top_pred_share': res['top_pred_share']}
     runs = run_grid(list(sets), list(seeds), train, progress)
     summary = summarize(runs, 'accuracy', 'plain' if 'plain' in sets else None)
-    info = dict(task='digits', n_train=len(data[0]), n_test=len(data[2]), epochs=epochs, student_width=student_width, teacher_width=teacher_width)
+    info = dict(task='digits', n_train=len(data[0]), n_test=len(data[2]), epochs=epochs, student_width=student_width, teacher_width=teacher_width,
+                teacher_score=t_res['accuracy'], majority_rate=t_res['majority_rate'])
     if out is not None: save_ablation(runs, summary, out, 'accuracy', info)
     return dict(runs=runs, summary=summary, info=info)
 
@@ -147,6 +168,10 @@ def sentences_per_s(model, batches:list, reps:int=3) -> float:
             for b in batches: model(input_ids=b['input_ids'], attention_mask=b['attention_mask'])
             best = min(best, time.perf_counter() - t0)
     return n / best
+
+def training_rows(parts:set, labels:Sequence[int], aug_ids:Sequence[int]) -> list[int]:
+    "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled sentences only with KD"
+    return [i for i, (y, a) in enumerate(zip(labels, aug_ids)) if (a == 0 or 'DA' in parts) and (y != -100 or 'KD' in parts)]
 
 def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training sentences, labels 0..C-1
                   dev_texts:Sequence[str], dev_labels:Sequence[int], # evaluation sentences
@@ -174,6 +199,9 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     if max(dev_labels) >= n_classes: raise ValueError(f"dev label {max(dev_labels)} is not among the {n_classes} training classes")
     work = Path(work_dir); work.mkdir(parents=True, exist_ok=True)
     path = Path(teacher) if teacher is not None else minilm_path()
+    if not (path/'config.json').is_file():
+        raise FileNotFoundError(f"No Hugging Face model at {path} (no config.json there): set teacher to the folder of a saved "
+                                "model with its tokenizer (save_pretrained writes one); nothing is downloaded")
     tok = AutoTokenizer.from_pretrained(path)
     vocab = Vocab.build(list(texts) + list(unlabelled))
     lab_ds = TextDataset(texts, labels, vocab, teacher_tokenizer=tok)   # ids 0..n-1, aug 0: also the cache's originals
@@ -204,34 +232,54 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     emb, _ = teacher_embeddings(vocab, tok, tmodel.encoder.embeddings.word_embeddings.weight.detach())
     student = lambda: BiLSTMClassifier(len(vocab), n_classes, emb_dim=emb.shape[1], hidden=128, dropout=0.3).init_embeddings(emb)
     log = work/'runs.jsonl'
-    run_fp = data_fingerprint(list(texts), list(labels), list(unlabelled), list(dev_texts), list(dev_labels), n_copies, batch_size, epochs)[:12]
+    run_fp = data_fingerprint(list(texts), list(labels), list(unlabelled), list(dev_texts), list(dev_labels), n_copies, batch_size, epochs,
+                              *(['plain-is-labelled-only'] if unlabelled else []))[:12]   # runs before that fix trained plain on the transfer set
+    datasets = {}
+    def train_set(parts):
+        "The set's training rows (see `training_rows`), tokenized once per kind"
+        key = ('DA' in parts, 'KD' in parts)
+        if key not in datasets:
+            rows = training_rows(parts, ts['labels'], ts['aug_ids'])
+            datasets[key] = lab_ds if len(rows) == len(texts) else TextDataset(
+                [ts['texts'][i] for i in rows], [ts['labels'][i] for i in rows], vocab, teacher_tokenizer=tok,
+                ids=[ts['ids'][i] for i in rows], aug_ids=[ts['aug_ids'][i] for i in rows])
+        return datasets[key]
     done = {r['key']: r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
     def train(name, seed):
         key = f"{tag}|{name}|{seed}|{fp}|{run_fp}"
-        if key in done: return {'dev_acc': done[key]['dev_acc'], 'train_s': done[key]['train_s']}
+        if key in done: return {k: done[key][k] for k in ('dev_acc', 'train_s', 'top_pred_share') if k in done[key]}
         parts = set(name.split('+'))
         set_seed(seed); s = student()
         strategies, weights = [LabelLoss()], {}
         if 'TA' in parts: strategies.append(MaskedTokenTask(len(vocab), s.feat_dim, vocab.spec(), p=0.15)); weights['mlm'] = 0.3
         if 'KD' in parts: strategies.append(KD(cache, 'kl', temperature=2.)); weights.update(kd_weights(0.5))
-        ds = tr_ds if 'DA' in parts or unlabelled else lab_ds
-        tr = Trainer(s, MixedObjective(strategies, weights), text_loader(ds, batch_size), text_loader(dev_ds, 256, shuffle=False),
+        tr = Trainer(s, MixedObjective(strategies, weights), text_loader(train_set(parts), batch_size), text_loader(dev_ds, 256, shuffle=False),
                      epochs=epochs, lr=2e-3, warmup=0.05, seed=seed, progress=False)
         t0 = time.perf_counter(); tr.fit()
-        res = {'dev_acc': tr.history[-1]['valid_accuracy'], 'train_s': time.perf_counter() - t0}
+        train_s = time.perf_counter() - t0
+        final = tr.evaluate(extra=[ClassBalance()])
+        warn_degenerate(f'{name} (seed {seed})', final, 'dev')
+        res = {'dev_acc': final['accuracy'], 'train_s': train_s, 'top_pred_share': final['top_pred_share']}
         with open(log, 'a') as f: f.write(json.dumps({'key': key, **res}) + '\n')
         return res
     runs = run_grid(list(sets), list(seeds), train, progress)
     for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
+    majority = max(dev_labels.count(c) for c in set(dev_labels)) / len(dev_labels)
     summary = summarize(runs, 'dev_acc', 'plain' if 'plain' in sets else None)
     batches = list(text_loader(dev_ds, 128, shuffle=False))
     s = student()
     info = dict(task='text', tag=tag, n_labelled=len(texts), n_unlabelled=len(unlabelled), n_dev=len(dev_texts), vocab=len(vocab),
                 epochs=epochs, teacher_epochs=teacher_epochs, batch_size=batch_size, n_copies=n_copies, teacher=str(path),
                 teacher_dev_acc=sum((teacher_(b).argmax(-1) == b['y']).sum().item() for b in batches) / len(dev_texts),
+                majority_rate=majority, train_rows={name: len(train_set(set(name.split('+')))) for name in sets},
                 teacher_fine_tune_s=ft_s, cache_fill_s=fill_s,
                 student_params=sum(p.numel() for p in s.parameters()), teacher_params=sum(p.numel() for p in tmodel.parameters()),
                 student_sent_per_s=sentences_per_s(s, batches), teacher_sent_per_s=sentences_per_s(tmodel, list(TeacherView(batches))))
+    info['teacher_score'] = info['teacher_dev_acc']
+    if info['teacher_dev_acc'] <= majority + 1e-9:
+        import warnings
+        warnings.warn(f"the fine-tuned teacher scores {info['teacher_dev_acc']:.1%} on the dev set, no better than the majority "
+                      f"class ({majority:.1%}): there is nothing to distil. Fine-tune it longer (teacher_epochs) or on more examples.",
+                      DegenerateResultWarning)
     if out is not None: save_ablation(runs, summary, out, 'dev accuracy', info)
     return dict(runs=runs, summary=summary, info=info)
-
