@@ -418,7 +418,7 @@ def main(argv:list|None=None) -> int:
     args = vars(p.parse_args(argv))
     cmd = args.pop('command')
     if cmd is None: p.print_help(); return 2
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"mixed-ft {cmd}: warning: {msg}\n"
+    fmt, warnings.formatwarning = warnings.formatwarning, lambda msg, cat, *a, **k: f"mixed-ft {cmd}: warning: {msg}\n"
     try: signal.signal(signal.SIGTERM, _interrupt)
     except ValueError: pass  # not the main thread
     try:
@@ -431,4 +431,5 @@ def main(argv:list|None=None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"mixed-ft {cmd}: interrupted", file=sys.stderr); return 130
+    finally: warnings.formatwarning = fmt
     return 0

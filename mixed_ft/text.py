@@ -57,8 +57,16 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
         else:
             with open(path, encoding='utf-8', newline='') as f:
                 r = csv.reader(f, delimiter='\t' if fmt == 'tsv' else ',', quoting=csv.QUOTE_NONE if fmt == 'tsv' else csv.QUOTE_MINIMAL)
-                names = next(r) if header else None
-                for i, cells in enumerate(r, 2 if header else 1): rows.append((i, cells))
+                names = next(r, None) if header else None
+                if header and names is None: raise ValueError(f"{path} is empty: it needs a header line and one labelled example per line")
+                width = len(names) if names is not None else None
+                for i, cells in enumerate(r, 2 if header else 1):
+                    if not cells: continue  # a blank line
+                    width = width or len(cells)
+                    if len(cells) != width:  # a stray delimiter inside a text would shift every column after it
+                        raise ValueError(f"{path}, line {i}: {len(cells)} columns where {'the header has' if names else 'the first row has'} {width}. "
+                                         f"A {'tab' if fmt == 'tsv' else 'comma'} inside a text? Quote the text (CSV) or remove the extra column.")
+                    rows.append((i, cells))
     except UnicodeDecodeError as e: raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     def col(key, what):
         if fmt == 'jsonl':
@@ -71,6 +79,8 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
         return lambda row, i: row[key] if key < len(row) else _missing(key, what, len(row), i)
     def _missing(key, what, have, i): raise ValueError(f"{path}, line {i}: no {what} column {key!r} (the row has {have})")
     get_text, get_label = col(text, 'text'), col(label, 'label')
+    if not rows: raise ValueError(f"{path} has no examples" + (" (a header line and nothing else)" if fmt != 'jsonl' and header else '') +
+                                  ": a labelled file needs at least one example")
     texts, raw = [], []
     for i, row in rows:
         t = get_text(row, i)

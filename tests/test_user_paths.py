@@ -1,0 +1,116 @@
+"""What a new user runs, as written: the README's main command and its code blocks, `mixed-ft train` and `ablate` with
+default options (progress bars on), piped and in a terminal; runs never silently replaced; interrupt and resume."""
+import json, os, re, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, mixed_ft_cmd, run_cli, run_main
+
+MODES = ['piped', 'terminal']
+
+
+def readme_python_blocks() -> list[str]:
+    "The README's fenced code blocks that are Python (no info string, or python/py)"
+    blocks, cur, lang = [], None, None
+    for line in (ROOT/'README.md').read_text().splitlines():
+        if line.startswith('```'):
+            if cur is None: cur, lang = [], line[3:].strip()
+            else:
+                if lang in ('', 'python', 'py'): blocks.append('\n'.join(cur))
+                cur = None
+        elif cur is not None: cur.append(line)
+    return blocks
+
+
+def test_readme_main_command_is_mixed_ft_demo():
+    "The first command of the README is `bash dev.sh demo`, which runs `mixed-ft demo` with what it is given"
+    readme = (ROOT/'README.md').read_text()
+    assert 'bash dev.sh demo' in readme
+    assert '"$VENV/bin/mixed-ft" demo "$@"' in (ROOT/'dev.sh').read_text()
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_demo_with_default_options(mode, tmp_path, cli_env):
+    "The README's main command at a shorter size, progress bars on"
+    rc, out, err = run_cli(['demo', '--epochs', '2', '--seeds', '0'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
+    assert rc == 0, out + err
+    assert '| student mixed (all) |' in out and 'Traceback' not in out + err
+    assert 'epoch 2/2' in out + err   # the progress bar was drawn
+    res = json.loads((tmp_path/'demo_out'/'results.json').read_text())
+    assert res['epochs'] == 2 and res['seeds'] == [0]
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_train_with_default_options(mode, tmp_path, cli_env):
+    (tmp_path/'run.toml').write_text('[data]\nn_train = 96\n[trainer]\nepochs = 2\n[output]\ndir = "run"\n')
+    rc, out, err = run_cli(['train', 'run.toml'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
+    assert rc == 0, out + err
+    assert 'epoch 2/2' in out + err and 'Traceback' not in out + err
+    assert '"test_accuracy"' in out
+    assert (tmp_path/'run'/'model.pt').exists()
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_ablate_with_default_options(mode, tmp_path, cli_env):
+    rc, out, err = run_cli(['ablate', '--epochs', '2', '--seeds', '0'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
+    assert rc == 0, out + err
+    assert 'ablation' in out + err and 'Traceback' not in out + err   # the grid's progress bar
+    assert re.search(r'teacher accuracy: \d+\.\d%; majority class: \d+\.\d%', out)
+    res = json.loads((tmp_path/'ablation_out'/'ablation.json').read_text())
+    assert [r['set'] for r in res['runs']] == ['plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD']
+
+
+def test_readme_python_blocks_run_top_to_bottom(tmp_path):
+    "Every Python block of the README, in order, in one fresh interpreter (progress bars on, as written)"
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2 and any('Trainer(' in b for b in blocks)
+    script = tmp_path/'readme.py'
+    script.write_text('\n\n'.join(blocks))
+    env = {**os.environ, 'MPLBACKEND': 'Agg', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path/'runs'/'digits'/'last.pt').exists()
+    assert "'accuracy'" in r.stdout
+
+
+def test_second_train_into_the_same_folder_refuses(tmp_path):
+    cfg = tmp_path/'run.toml'
+    cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\n[output]\ndir = "run"\n')
+    assert run_main('train', cfg, '--no-progress')[0] == 0
+    before = (tmp_path/'run'/'model.pt').read_bytes()
+    rc, out, err = run_main('train', cfg, '--no-progress')
+    assert rc == 1 and len(err.strip().splitlines()) == 1, err
+    assert 'already holds a finished run' in err and '--resume' in err and '--overwrite' in err
+    assert (tmp_path/'run'/'model.pt').read_bytes() == before   # untouched
+    # --resume with a config that changes the run: refused, naming every differing key
+    cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\nlr = 0.02\n[strategies]\naugment = true\n[output]\ndir = "run"\n')
+    rc, _, err = run_main('train', cfg, '--resume', '--no-progress')
+    assert rc == 1 and 'does not match the run' in err
+    assert 'trainer.lr (run: 0.01, config: 0.02)' in err and 'strategies.augment (run: False, config: True)' in err
+    # --overwrite replaces it
+    rc, out, err = run_main('train', cfg, '--overwrite', '--no-progress')
+    assert rc == 0, err
+    assert json.loads((tmp_path/'run'/'config.json').read_text())['trainer']['lr'] == 0.02
+
+
+def test_interrupted_run_prints_how_to_resume_and_the_resumed_run_says_where(tmp_path, cli_env):
+    cfg = tmp_path/'run.toml'
+    cfg.write_text('[data]\nn_train = 128\nbatch_size = 16\n[trainer]\nepochs = 6\n[output]\ndir = "run"\nevery_steps = 1\n')
+    p = subprocess.Popen(mixed_ft_cmd() + ['train', str(cfg)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    last, deadline = tmp_path/'run'/'last.pt', time.time() + 300
+    def step():
+        try: return torch.load(last, weights_only=True)['step']
+        except Exception: return -1
+    while step() < 3:
+        assert p.poll() is None and time.time() < deadline, p.stderr.read()[-2000:]
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert f'Resume with: mixed-ft train {cfg} --resume' in err and 'the last checkpoint is' in err
+    rc, out, err = run_main('train', cfg, '--resume', '--no-progress')
+    assert rc == 0, err
+    assert re.search(r'resuming .*last\.pt: epoch \d of 6, step \d+ of 48', err), err
