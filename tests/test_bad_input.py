@@ -111,3 +111,128 @@ def test_config_with_unknown_key(tmp_path):
     with pytest.raises(ValueError, match=r"unknown key 'learnin_rate' in \[trainer\]. .*Valid keys: epochs, lr"):
         load_config(p)
     assert p.read_text() == text   # the user's file is untouched
+
+
+# --- the command line: one line, not a traceback, for each case (issue: the main job as a user runs it) ---------------
+import errno
+from conftest import run_main
+
+
+def one_line_error(rc, err, *parts):
+    assert rc == 1, err
+    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    for p in parts: assert p in err, err
+
+
+def write_cfg(tmp_path, body, name='run.toml'):
+    p = tmp_path/name; p.write_text(body); return p
+
+
+def test_unknown_device(tmp_path):
+    cfg = write_cfg(tmp_path, '[trainer]\ndevice = "gpu"\n')
+    one_line_error(*run_main('train', cfg, '--no-progress')[::2], "unknown device 'gpu': use 'cpu', 'cuda' or 'cuda:N'")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    "Fails the test if data is read: the output folder must be checked before anything else happens"
+    import mixed_ft.cli
+    def boom(*a, **k): raise AssertionError("data was read before the output folder was checked")
+    monkeypatch.setattr(mixed_ft.cli, 'digits_splits', boom)
+
+
+def test_output_folder_is_a_file(tmp_path, no_training):
+    (tmp_path/'out').write_text('my notes')
+    cfg = write_cfg(tmp_path, '[output]\ndir = "out"\n')
+    one_line_error(*run_main('train', cfg, '--no-progress')[::2], "the output folder", "out is a file")
+    assert (tmp_path/'out').read_text() == 'my notes'
+
+
+def test_output_folder_not_writable(tmp_path, no_training):
+    cfg = write_cfg(tmp_path, '[output]\ndir = "/proc/mixed_ft_run"\n')   # not writable, even for root
+    one_line_error(*run_main('train', cfg, '--no-progress')[::2], "cannot write to the output folder /proc/mixed_ft_run")
+
+
+def test_disk_full_while_writing_a_checkpoint(tmp_path, monkeypatch):
+    "ENOSPC on the third checkpoint: one line naming the file; the previous checkpoint is still loadable"
+    cfg = write_cfg(tmp_path, '[data]\nn_train = 64\n[trainer]\nepochs = 4\n[output]\ndir = "run"\n')
+    real, calls = torch.save, []
+    def save(obj, f, *a, **k):
+        calls.append(1)
+        if len(calls) >= 5: f.write(b'partial'); raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(obj, f, *a, **k)
+    monkeypatch.setattr(torch, 'save', save)
+    rc, _, err = run_main('train', cfg, '--no-progress')
+    one_line_error(rc, err, f"could not write {tmp_path/'run'}", 'No space left on device', 'is unchanged')
+    monkeypatch.setattr(torch, 'save', real)
+    ck = load_checkpoint_file(tmp_path/'run'/'last.pt')
+    assert ck['step'] > 0 and not any(p.name.endswith('.tmp') for p in (tmp_path/'run').iterdir())
+
+
+def text_grid_cfg(tmp_path, train_text, extra=''):
+    (tmp_path/'train.tsv').write_text(train_text)
+    (tmp_path/'dev.tsv').write_text('label\tsentence\n1\tgood\n0\tbad\n')
+    return write_cfg(tmp_path, f'[ablate]\ntask = "text"\ntrain = "train.tsv"\nvalid = "dev.tsv"\nsets = ["plain"]\nseeds = [0]\n{extra}', 'grid.toml')
+
+
+def test_empty_data_file(tmp_path):
+    cfg = text_grid_cfg(tmp_path, '')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], 'train.tsv is empty')
+
+
+def test_header_only_training_file(tmp_path):
+    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], 'train.tsv has no examples (a header line and nothing else)')
+
+
+def test_rows_with_extra_columns(tmp_path):
+    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\tfilm\n')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], 'train.tsv, line 3: 3 columns where the header has 2')
+
+
+def test_teacher_path_that_does_not_exist(tmp_path):
+    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\n', 'teacher = "models/my-bert"\n')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], f"No Hugging Face model at {tmp_path/'models'/'my-bert'}")
+
+
+def test_training_checkpoint_where_weights_are_expected(tmp_path):
+    cfg = write_cfg(tmp_path, '[data]\nn_train = 32\n[trainer]\nepochs = 1\n[output]\ndir = "t"\n')
+    assert run_main('train', cfg, '--no-progress')[0] == 0
+    kd = write_cfg(tmp_path, '[strategies]\ndistill = true\nteacher = "t/last.pt"\nteacher_width = 8\n[output]\ndir = "kd"\n', 'kd.toml')
+    one_line_error(*run_main('train', kd, '--no-progress')[::2], 't/last.pt is a training checkpoint, not exported model weights: use the run')
+
+
+def test_fp16_on_cpu_names_the_config_key(tmp_path):
+    cfg = write_cfg(tmp_path, '[data]\nn_train = 32\n[trainer]\nepochs = 1\nprecision = "fp16"\ndevice = "cpu"\n[output]\ndir = "run"\n')
+    one_line_error(*run_main('train', cfg, '--no-progress')[::2], 'precision = "bf16" in the [trainer] section')
+
+
+@pytest.mark.parametrize('body,msg', [('[trainer]\nepochs = 0\n', '[trainer] epochs = 0: it must be at least 1'),
+                                      ('[data]\nn_train = -5\n', '[data] n_train = -5: it must be 0 (all) or a positive number'),
+                                      ('[data]\nn_train = 5000\n', "n_train = 5000, but the digits' training split has 1078 images")])
+def test_train_epochs_and_n_train_out_of_range(tmp_path, body, msg):
+    one_line_error(*run_main('train', write_cfg(tmp_path, body + '[output]\ndir = "run"\n'), '--no-progress')[::2], msg)
+
+
+@pytest.mark.parametrize('args,msg', [(['--epochs', '0'], 'epochs = 0: every run needs at least 1 epoch'),
+                                      (['--n-train', '-3'], 'n_train = -3: use a positive number'),
+                                      (['--n-train', '5000'], "n_train = 5000, but the digits' training split has 1078 images")])
+def test_ablate_epochs_and_n_train_out_of_range(tmp_path, args, msg):
+    one_line_error(*run_main('ablate', *args, '--out', tmp_path/'a', '--no-progress')[::2], msg)
+
+
+def test_text_ablate_n_train_larger_than_the_file(tmp_path):
+    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\n', 'n_train = 10\n')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], 'n_train = 10, but', 'train.tsv has only 2 examples')
+
+
+def test_command_line_overrides_config_and_config_paths_are_relative_to_it(tmp_path, monkeypatch):
+    (tmp_path/'cfgs').mkdir()
+    cfg = write_cfg(tmp_path/'cfgs', '[ablate]\nsets = ["plain", "DA", "TA"]\nseeds = [0, 1]\nepochs = 50\nout = "from_config"\n', 'grid.toml')
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_main('ablate', cfg, '--sets', 'plain,KD', '--seeds', '0', '--epochs', '1', '--no-progress')
+    assert rc == 0, err
+    res = json.loads((tmp_path/'cfgs'/'from_config'/'ablation.json').read_text())   # out: relative to the config's folder
+    assert res['info']['epochs'] == 1 and [r['set'] for r in res['runs']] == ['plain', 'KD']
+    rc, _, err = run_main('ablate', cfg, '--sets', 'plain', '--seeds', '0', '--epochs', '1', '--out', 'from_cli', '--no-progress')
+    assert rc == 0 and (tmp_path/'from_cli'/'ablation.json').exists()   # --out wins, relative to where the command runs
