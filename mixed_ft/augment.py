@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/augment.html.md"""
 
 # %% ../nbs/01_augment.ipynb #6dfd2247
 from __future__ import annotations
-import math
+import contextlib, math
 from typing import Sequence
 
 import numpy as np
@@ -17,9 +17,10 @@ from fastcore.basics import store_attr
 from .core import *
 
 # %% auto #0
-__all__ = ['check_images', 'check_p', 'param_device', 'generator_on', 'uniform', 'ImageOp', 'HFlip', 'VFlip', 'GaussianNoise',
-           'resample', 'RandomResizedCrop', 'RandomCrop', 'Affine', 'Cutout', 'BrightnessContrast', 'Compose', 'OneOf',
-           'SomeOf', 'cv2_augment', 'cv2_resized_crop', 'cv2_pipeline', 'Augment']
+__all__ = ['SMALL_WORK', 'check_images', 'check_p', 'param_device', 'generator_on', 'uniform', 'threads_for', 'ImageOp', 'HFlip',
+           'VFlip', 'GaussianNoise', 'resample', 'RandomResizedCrop', 'RandomCrop', 'Affine', 'Cutout',
+           'BrightnessContrast', 'Compose', 'OneOf', 'SomeOf', 'cv2_augment', 'cv2_resized_crop', 'cv2_pipeline',
+           'Augment']
 
 # %% ../nbs/01_augment.ipynb #050764d4
 def check_images(x) -> torch.Tensor:
@@ -52,6 +53,19 @@ def uniform(B:int, lo:float, hi:float, g=None) -> torch.Tensor:
     "B draws from U(lo, hi)"
     return torch.rand(B, generator=g, device=param_device(g)) * (hi - lo) + lo
 
+# %% ../nbs/01_augment.ipynb #634df1d1
+SMALL_WORK = 1 << 20  # elements: below this an augmentation op runs on one intra-op thread
+
+@contextlib.contextmanager
+def threads_for(numel:int, device=None):
+    "One intra-op thread for small CPU work (restored afterwards); torch's own setting for large batches and GPUs"
+    n = torch.get_num_threads()
+    if n > 1 and numel < SMALL_WORK and (device is None or torch.device(device).type == 'cpu'):
+        torch.set_num_threads(1)
+        try: yield
+        finally: torch.set_num_threads(n)
+    else: yield
+
 # %% ../nbs/01_augment.ipynb #65924879
 class ImageOp:
     "A batched image augmentation: per-sample random parameters, applied to each sample with probability `p`"
@@ -65,7 +79,7 @@ class ImageOp:
     def __call__(self, x:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
         check_images(x)
         if self.p == 0: return x
-        return self.apply(x, self.params(x, generator))
+        with threads_for(x.numel(), x.device): return self.apply(x, self.params(x, generator))
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k,v in vars(self).items())})"
 
 # %% ../nbs/01_augment.ipynb #03a64847
@@ -295,6 +309,8 @@ class Compose(ImageOp):
     def __call__(self, x, generator=None):
         check_images(x)
         if self.p == 0: return x
+        with threads_for(x.numel(), x.device): return self._run(x, generator)
+    def _run(self, x, generator):
         if self.p < 1: return _subset(x, self.mask(x.shape[0], generator).to(x.device), Compose(self.ops, fuse=self.fuse), generator)
         i = 0
         while i < len(self.ops):

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import *
-from .augment import check_p, param_device
+from .augment import check_p, param_device, threads_for
 
 # %% auto #0
 __all__ = ['MASK', 'PAD', 'CLS', 'SEP', 'TagScheme', 'TokenSpec', 'spec_from_tokenizer', 'eligible', 'token_tags', 'repair_iob2',
@@ -117,7 +117,7 @@ class TextOp:
         for k in ('input_ids', 'attention_mask'):
             if k not in batch: raise KeyError(f"a text batch needs '{k}', got keys {sorted(batch)}")
         if self.p == 0: return batch
-        out = self.apply(batch, spec, generator)
+        with threads_for(batch['input_ids'].numel(), batch['input_ids'].device): out = self.apply(batch, spec, generator)
         tags = token_tags(out)
         if tags is not None and spec.tags is not None: out['labels'] = repair_iob2(tags, spec.tags)
         return out
@@ -305,9 +305,12 @@ def augment_strings(texts:Sequence[str], op:TextOp, generator:torch.Generator|No
     words[0], words[1] = '', mask_token
     words[2:] = list(itertools.chain.from_iterable(splits))
     starts = lens.cumsum(0) - lens + 2
-    out = [''] * len(texts)
     order = torch.argsort(lens, stable=True)
     spec = TokenSpec(pad_id=0, mask_id=1)
+    with threads_for(0): return _augment_buckets(texts, op, generator, buckets, lens, starts, order, words, spec)
+
+def _augment_buckets(texts, op, generator, buckets, lens, starts, order, words, spec):
+    out = [''] * len(texts)
     for chunk in torch.tensor_split(order, min(buckets, max(len(texts), 1))):  # length buckets: little padding
         if not len(chunk): continue
         T = max(int(lens[chunk].max()), 1)
