@@ -21,14 +21,14 @@ __all__ = ['Metric', 'ClassCounts', 'Accuracy', 'MacroF1', 'ClassBalance', 'Loss
 
 # %% ../nbs/00b_metrics.ipynb #70056149
 class Metric:
-    "Accumulates a statistic batch by batch; the state is a dict of tensors that add up across batches and processes"
+    "Accumulates a statistic batch by batch; the state is a dict of tensors (CPU, float64) that add up across batches and processes"
     def __init__(self): self.reset()
     def reset(self): self.state = {}
     def add(self, key:str, value:torch.Tensor):
         "Add `value` to the state entry `key` (class-count vectors grow to the longer length)"
-        value = value.detach().to('cpu', torch.float64)
+        value = torch.as_tensor(value).detach().to('cpu', torch.float64)
         old = self.state.get(key)
-        if old is not None and old.shape != value.shape:
+        if old is not None and old.shape != value.shape and old.ndim == value.ndim == 1:
             n = max(old.numel(), value.numel())
             old, value = F.pad(old, (0, n - old.numel())), F.pad(value, (0, n - value.numel()))
         self.state[key] = value if old is None else old + value
@@ -37,12 +37,11 @@ class Metric:
     def sync(self):
         "Sum the state over the processes of a torchrun job (a collective: every process calls it)"
         if world_size() == 1 or not dist.is_initialized(): return self
-        for k in sorted(self.state):
-            v = self.state[k]
-            dev = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
-            n = torch.tensor([v.numel()], device=dev); dist.all_reduce(n, op=dist.ReduceOp.MAX)
-            t = F.pad(v, (0, int(n) - v.numel())).to(dev); dist.all_reduce(t)
-            self.state[k] = t.cpu()
+        # gathered as objects: a process with no batch at all, or one that saw fewer classes, still adds up right
+        parts = [None] * world_size(); dist.all_gather_object(parts, self.state)
+        self.state = {}
+        for st in parts:
+            for k, v in st.items(): self.add(k, v)
         return self
     def __repr__(self): return f"{type(self).__name__}()"
 

@@ -101,3 +101,10 @@ def test_strategies_leave_no_hooks_on_the_model(fail):
     else: tr.fit()
     assert tr.history or fail
     assert hooks(m) == 0
+
+
+def test_streaming_metrics_under_torchrun_match_one_process():
+    from test_distributed import torchrun, HERE
+    from conftest import ROOT
+    import os
+    assert 'metrics ok' in torchrun(2, HERE/'dist_metrics.py', env={**os.environ, 'PYTHONPATH': str(ROOT)}).stdout
