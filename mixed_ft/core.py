@@ -20,12 +20,12 @@ from pathlib import Path
 from fastcore.basics import store_attr, patch
 
 # %% auto #0
-__all__ = ['TARGET_KEYS', 'META_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device', 'world_size',
-           'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs', 'as_outputs',
-           'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup', 'as_schedule',
-           'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting', 'MixedObjective',
-           'SaveError', 'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model', 'short_error',
-           'load_model_weights']
+__all__ = ['TARGET_KEYS', 'META_KEYS', 'EVENTS', 'set_seed', 'rng_state', 'set_rng_state', 'default_device', 'to_device',
+           'world_size', 'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs',
+           'as_outputs', 'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup',
+           'as_schedule', 'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting',
+           'MixedObjective', 'SaveError', 'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model',
+           'short_error', 'load_model_weights', 'CancelFitException', 'Callback']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -442,3 +442,20 @@ def load_model_weights(model:nn.Module, path) -> nn.Module:
                          "export_model when training ends), or resume the run from the checkpoint")
     unwrap_model(model).load_state_dict(sd)
     return model
+
+# %% ../nbs/00_core.ipynb #ce5cf094
+EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
+          'before_step', 'after_step', 'after_batch', 'before_eval', 'after_eval', 'after_epoch', 'after_fit',
+          'on_cancel', 'on_error')
+
+class CancelFitException(Exception):
+    "Raise from a callback to end training cleanly (`on_cancel` then `after_fit` fire)"
+
+class Callback:
+    "Listens to trainer events: define a method named after each event you need; it receives the trainer"
+    order = 0 # callbacks run in increasing `order`
+    @property
+    def name(self): return type(self).__name__
+    def state_dict(self): return None # anything returned here is saved in checkpoints
+    def load_state_dict(self, sd): pass
+    def __repr__(self): return f"{self.name}()"

@@ -19,13 +19,11 @@ __all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'table_h
            'save_ablation', 'warn_degenerate', 'digits_ablation', 'sentences_per_s', 'training_rows', 'text_ablation']
 
 # %% ../nbs/08_experiment.ipynb #2cef6127
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
 def t975(df:int) -> float:
-    "The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then 1.96 + a correction)"
+    "The 97.5% quantile of Student's t with `df` degrees of freedom (`scipy.stats.t`)"
     if df < 1: return float('nan')
-    return _T975[df - 1] if df <= 30 else 1.96 + 2.4 / df
+    from scipy.stats import t
+    return float(t.ppf(0.975, df))
 
 def mean_ci(xs:Sequence[float]) -> dict:
     "Mean, sample std, n and the 95% confidence interval of the mean (std and interval are None for one value)"

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from .core import *
 from .augment_text import TokenMask, TokenSpec
 from .metrics import Accuracy, MacroF1, counted
-from .train import Callback
 
 # %% auto #0
 __all__ = ['output_feature', 'Capture', 'masked_ce', 'AuxTask', 'CoarseLabelTask', 'LengthTask', 'rotate90', 'RotationTask',

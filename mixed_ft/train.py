@@ -23,28 +23,10 @@ from .core import *
 from .metrics import *
 
 # %% auto #0
-__all__ = ['EVENTS', 'CKPT_VERSION', 'CancelFitException', 'Callback', 'lr_multiplier', 'param_groups', 'Trainer',
-           'init_distributed', 'finish_distributed', 'ShardSampler', 'shard_loader', 'wrap_parallel', 'gather_sharded',
-           'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping',
-           'Compile', 'per_rank', 'mine', 'load_checkpoint_file', 'resume_checkpoint', 'Checkpoint', 'plot_history',
-           'toy_data', 'toy_model']
-
-# %% ../nbs/04_train.ipynb #e3ccd8d4
-EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
-          'before_step', 'after_step', 'after_batch', 'before_eval', 'after_eval', 'after_epoch', 'after_fit',
-          'on_cancel', 'on_error')
-
-class CancelFitException(Exception):
-    "Raise from a callback to end training cleanly (`on_cancel` then `after_fit` fire)"
-
-class Callback:
-    "Listens to trainer events: define a method named after each event you need; it receives the trainer"
-    order = 0 # callbacks run in increasing `order`
-    @property
-    def name(self): return type(self).__name__
-    def state_dict(self): return None # anything returned here is saved in checkpoints
-    def load_state_dict(self, sd): pass
-    def __repr__(self): return f"{self.name}()"
+__all__ = ['CKPT_VERSION', 'lr_multiplier', 'param_groups', 'Trainer', 'init_distributed', 'finish_distributed', 'ShardSampler',
+           'shard_loader', 'wrap_parallel', 'gather_sharded', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
+           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'per_rank', 'mine', 'load_checkpoint_file',
+           'resume_checkpoint', 'Checkpoint', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #1c15e8e0
 def lr_multiplier(kind:str|Schedule, total_steps:int, warmup:int) -> Schedule:
@@ -542,15 +524,3 @@ def plot_history(history:list[dict], # records from `Trainer.history`
 
 @patch
 def plot_history(self:Trainer, path=None): return plot_history(self.history, path=path)
-
-# %% ../nbs/04_train.ipynb #1a53119f
-def toy_data(n:int=256, d:int=8, n_classes:int=3, seed:int=0, task_seed:int=0) -> torch.utils.data.TensorDataset:
-    "Gaussian clusters (fixed by `task_seed`) sampled with `seed`: a small, learnable classification set"
-    centers = torch.randn(n_classes, d, generator=torch.Generator().manual_seed(task_seed)) * 2
-    g = torch.Generator().manual_seed(seed + 1)
-    y = torch.randint(0, n_classes, (n,), generator=g)
-    x = centers[y] + torch.randn(n, d, generator=g)
-    return torch.utils.data.TensorDataset(x, y)
-
-def toy_model(d:int=8, n_classes:int=3, hidden:int=32) -> nn.Module:
-    return nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))

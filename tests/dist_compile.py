@@ -2,7 +2,8 @@
 import torch, torch.distributed as dist
 from torch.utils.data import DataLoader
 from mixed_ft.core import rank, world_size
-from mixed_ft.train import Trainer, Compile, toy_data, toy_model, finish_distributed
+from mixed_ft.train import Trainer, Compile, finish_distributed
+from toys import toy_data, toy_model
 
 torch.manual_seed(0)
 m = toy_model()

@@ -3,7 +3,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from mixed_ft.core import is_main
 from mixed_ft.metrics import Accuracy, MacroF1, Loss
-from mixed_ft.train import Trainer, toy_data, toy_model, finish_distributed
+from mixed_ft.train import Trainer, finish_distributed
+from toys import toy_data, toy_model
 
 torch.manual_seed(0)
 m = toy_model()

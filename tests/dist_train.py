@@ -3,7 +3,8 @@ import json, sys
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from mixed_ft.core import is_main, world_size
-from mixed_ft.train import Trainer, Checkpoint, toy_data, toy_model
+from mixed_ft.train import Trainer, Checkpoint
+from toys import toy_data, toy_model
 
 out, parallel, per_rank_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ds, valid = toy_data(256), toy_data(100, seed=1)

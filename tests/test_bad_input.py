@@ -8,7 +8,8 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from mixed_ft.core import *
-from mixed_ft.train import Trainer, Checkpoint, toy_data, toy_model, load_checkpoint_file
+from mixed_ft.train import Trainer, Checkpoint, load_checkpoint_file
+from toys import toy_data, toy_model
 from mixed_ft.text import read_examples
 from mixed_ft.augment import GaussianNoise, HFlip, Compose
 from mixed_ft.augment_text import TokenMask

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 
 from mixed_ft.core import *
 from mixed_ft.train import *
+from toys import toy_data, toy_model
 
 
 
