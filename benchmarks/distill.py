@@ -74,7 +74,8 @@ def teacher_model(n, epochs, dev):
     "The fine-tuned MiniLM teacher: loaded from benchmarks/.cache if an earlier run saved it, else fine-tuned now"
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging; logging.set_verbosity_error()
-    from mixed_ft.core import LabelLoss, load_model_weights, export_model
+    from mixed_ft.core import LabelLoss
+    from mixed_ft.io import load_model_weights, export_model
     from mixed_ft.train import Trainer
     tok = AutoTokenizer.from_pretrained(minilm_path())
     model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=2)

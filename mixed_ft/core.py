@@ -24,8 +24,7 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'EVENTS', 'set_seed', 'rng_state', 'set_r
            'world_size', 'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs',
            'as_outputs', 'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup',
            'as_schedule', 'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting',
-           'MixedObjective', 'SaveError', 'previous_path', 'atomic_save', 'unwrap_model', 'get_module', 'export_model',
-           'short_error', 'load_model_weights', 'CancelFitException', 'Callback']
+           'MixedObjective', 'CancelFitException', 'Callback', 'unwrap_model', 'get_module']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -367,82 +366,6 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
     logs = {'loss': total.detach(), **{f'loss/{k}': t.detach() for k,t in terms.items()}, **{f'w/{k}': w for k,w in ws.items()}}
     return total, logs
 
-# %% ../nbs/00_core.ipynb #b26153a4
-class SaveError(OSError):
-    "A file could not be written (disk full, no permission): the message names it and says what was kept"
-    def __str__(self): return self.strerror or super().__str__()
-
-def previous_path(path) -> Path:
-    "Where `atomic_save(..., keep_previous=True)` keeps the file it replaced: last.pt -> last.prev.pt"
-    path = Path(path)
-    return path.with_name(f'{path.stem}.prev{path.suffix}')
-
-def atomic_save(obj, path, keep_previous:bool=False):
-    "`torch.save` to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    prev_tmp = tmp + '.prev'
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        if keep_previous and path.exists():
-            # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
-            # would otherwise leave only last.prev.pt)
-            try: os.link(path, prev_tmp)
-            except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
-            os.replace(prev_tmp, previous_path(path))
-        os.replace(tmp, path)
-    except BaseException as e:
-        for p in (tmp, prev_tmp):
-            if os.path.exists(p): os.unlink(p)
-        if isinstance(e, OSError) and not isinstance(e, SaveError):
-            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
-            raise SaveError(e.errno, f"could not write {path} ({e.strerror or e}): {kept}. "
-                            "Free some space (or choose another output folder) and resume.") from None
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
-    except OSError: pass  # some file systems cannot fsync a directory
-    return path
-
-def unwrap_model(model:nn.Module) -> nn.Module:
-    "The module under `torch.compile`, DDP or FSDP wrappers"
-    while True:
-        if hasattr(model, '_orig_mod'): model = model._orig_mod
-        elif isinstance(model, nn.parallel.DistributedDataParallel): model = model.module
-        else: return model
-
-def get_module(model:nn.Module, path:str) -> nn.Module:
-    "The submodule of `model` (under any wrapper) at `path`, with an error that lists what is there"
-    try: return unwrap_model(model).get_submodule(path)
-    except AttributeError:
-        names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
-        raise ValueError(f"the model has no module {path!r}; its modules include {names}") from None
-
-def export_model(model:nn.Module, path) -> Path:
-    "Write the inference weights of `model` (no strategy heads, no optimizer) atomically to `path`"
-    return atomic_save(unwrap_model(model).state_dict(), path)
-
-# %% ../nbs/00_core.ipynb #d79249c3
-def short_error(e:BaseException) -> str:
-    "The exception's type and first line (torch's unpickling errors run to a page of advice that does not apply)"
-    first = (str(e).strip().splitlines() or [''])[0]
-    return f"{type(e).__name__}: {first[:160]}"
-
-def load_model_weights(model:nn.Module, path) -> nn.Module:
-    "Load weights written by `export_model` into `model`, with a clear error for a missing or corrupt file"
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"No weights at {path}: check the path, or export them first with export_model.")
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable weights file ({short_error(e)}); it may be truncated. Export it again.") from None
-    if isinstance(sd, dict) and 'version' in sd and 'optimizer' in sd and 'model' in sd:
-        raise ValueError(f"{path} is a training checkpoint, not exported model weights: use the run's model.pt (written by "
-                         "export_model when training ends), or resume the run from the checkpoint")
-    unwrap_model(model).load_state_dict(sd)
-    return model
-
 # %% ../nbs/00_core.ipynb #ce5cf094
 EVENTS = ('before_fit', 'before_epoch', 'before_batch', 'after_pred', 'after_loss', 'before_backward', 'after_backward',
           'before_step', 'after_step', 'after_batch', 'before_eval', 'after_eval', 'after_epoch', 'after_fit',
@@ -459,3 +382,18 @@ class Callback:
     def state_dict(self): return None # anything returned here is saved in checkpoints
     def load_state_dict(self, sd): pass
     def __repr__(self): return f"{self.name}()"
+
+# %% ../nbs/00_core.ipynb #a51b85a2
+def unwrap_model(model:nn.Module) -> nn.Module:
+    "The module under `torch.compile`, DDP or FSDP wrappers"
+    while True:
+        if hasattr(model, '_orig_mod'): model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel): model = model.module
+        else: return model
+
+def get_module(model:nn.Module, path:str) -> nn.Module:
+    "The submodule of `model` (under any wrapper) at `path`, with an error that lists what is there"
+    try: return unwrap_model(model).get_submodule(path)
+    except AttributeError:
+        names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
+        raise ValueError(f"the model has no module {path!r}; its modules include {names}") from None

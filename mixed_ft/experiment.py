@@ -185,7 +185,8 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     "Text classification ablation: teacher fine-tuned once, a cached transfer set, a BiLSTM student per set and seed"
     import torch
     from transformers import AutoTokenizer
-    from mixed_ft.core import LabelLoss, MixedObjective, set_seed, export_model, load_model_weights
+    from mixed_ft.core import LabelLoss, MixedObjective, set_seed
+    from mixed_ft.io import export_model, load_model_weights
     from mixed_ft.train import Trainer
     from mixed_ft.text import (Vocab, TextDataset, text_loader, BiLSTMClassifier, HFClassifier, TeacherView, minilm_path,
                                teacher_embeddings, transfer_set)

@@ -21,12 +21,20 @@ from tqdm.auto import tqdm
 
 from .core import *
 from .metrics import *
+from .distributed import *
+from .io import *
 
 # %% auto #0
-__all__ = ['CKPT_VERSION', 'lr_multiplier', 'param_groups', 'Trainer', 'init_distributed', 'finish_distributed', 'ShardSampler',
-           'shard_loader', 'wrap_parallel', 'gather_sharded', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
-           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'per_rank', 'mine', 'load_checkpoint_file',
-           'resume_checkpoint', 'Checkpoint', 'plot_history']
+__all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
+           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'Checkpoint', 'plot_history', 'init_distributed',
+           'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save',
+           'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError',
+           'CKPT_VERSION']
+
+# %% ../nbs/04_train.ipynb #bdb2a415
+# re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
+_all_ = ['init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine',
+         'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError', 'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #1c15e8e0
 def lr_multiplier(kind:str|Schedule, total_steps:int, warmup:int) -> Schedule:
@@ -211,12 +219,6 @@ def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation da
     for m in metrics: res.update(m.sync().compute())
     return res
 
-def _pad_time(xs:list, value) -> torch.Tensor:
-    "Concatenate (B, T, ...) tensors whose T differ, padding T with `value`"
-    if len({x.shape[1:] for x in xs}) <= 1 or xs[0].ndim < 2: return torch.cat(xs)
-    T = max(x.shape[1] for x in xs)
-    return torch.cat([torch.nn.functional.pad(x, [0, 0] * (x.ndim - 2) + [0, T - x.shape[1]], value=value) for x in xs])
-
 @patch
 @torch.no_grad()
 def predict(self:Trainer, dl:DataLoader) -> tuple[torch.Tensor, torch.Tensor|None]:
@@ -225,60 +227,11 @@ def predict(self:Trainer, dl:DataLoader) -> tuple[torch.Tensor, torch.Tensor|Non
     for out, b in self.eval_batches(dl):
         logits.append(out.logits.float().cpu())
         if any(k in b for k in TARGET_KEYS): targets.append(get_target(b).cpu())
-    logits, targets = _pad_time(logits, 0.), (_pad_time(targets, -100) if targets else None)
+    logits, targets = pad_time(logits, 0.), (pad_time(targets, -100) if targets else None)
     if self.world > 1: logits, targets = gather_sharded(logits, dl), (gather_sharded(targets, dl) if targets is not None else None)
     return logits, targets
 
-# %% ../nbs/04_train.ipynb #581fa05e
-def init_distributed():
-    "Join the process group `torchrun` set up (gloo on CPU, NCCL on GPU); nothing in a single process"
-    if world_size() <= 1 or dist.is_initialized(): return
-    if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-
-def finish_distributed():
-    "Leave the process group together (barrier, then destroy), as a torchrun script should before it exits"
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier(); dist.destroy_process_group()
-
-class ShardSampler(Sampler):
-    "Evaluation sharding: process r takes examples r, r + W, r + 2W, ... (no padding, so nothing is counted twice)"
-    def __init__(self, n:int): self.n = n
-    def __iter__(self): return iter(range(rank(), self.n, world_size()))
-    def __len__(self): return len(range(rank(), self.n, world_size()))
-
-def shard_loader(dl:DataLoader|None, seed:int=0, shuffle:bool|None=None) -> DataLoader|None:
-    "`dl` with a DistributedSampler when it shuffles (training), a `ShardSampler` when it does not, or unchanged if it already shards"
-    if dl is None or isinstance(dl.sampler, (DistributedSampler, ShardSampler)) or hasattr(dl.batch_sampler, 'set_epoch'): return dl
-    if dl.batch_sampler is not None and type(dl.batch_sampler) is not BatchSampler:
-        raise ValueError(f"{type(dl.batch_sampler).__name__} cannot be sharded automatically under torchrun: give its DataLoader a "
-                         "DistributedSampler, or a batch sampler with set_epoch that takes every world-th batch (as BucketSampler does)")
-    shuffle = isinstance(dl.sampler, RandomSampler) if shuffle is None else shuffle
-    sampler = DistributedSampler(dl.dataset, shuffle=True, seed=seed) if shuffle else ShardSampler(len(dl.dataset))
-    return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler,
-                      num_workers=dl.num_workers, collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last)
-
-def wrap_parallel(model:nn.Module, parallel:str, device) -> nn.Module:
-    "DDP around `model`, or FSDP2 sharding of it (in place); returns the module to call"
-    if parallel == 'ddp':
-        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-    if parallel == 'fsdp':
-        from torch.distributed.fsdp import fully_shard
-        return fully_shard(model)  # one unit for the whole model; call fully_shard on its blocks first for finer sharding
-    raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {parallel!r}")
-
-def gather_sharded(x:torch.Tensor, dl:DataLoader) -> torch.Tensor:
-    "Every process's predictions: in data-set order for the interleaved samplers (without any padding), or simply concatenated"
-    parts = [None] * world_size()
-    dist.all_gather_object(parts, x.cpu())
-    if not isinstance(dl.sampler, (DistributedSampler, ShardSampler)): return _pad_time(parts, -100 if not x.is_floating_point() else 0.)  # e.g. BucketSampler: disjoint batches, any order
-    n, W = len(dl.dataset), world_size()
-    parts = list(_pad_time(parts, -100 if not x.is_floating_point() else 0.).split([len(p) for p in parts]))
-    m = max(len(p) for p in parts)
-    out = torch.empty((m * W, *parts[0].shape[1:]), dtype=x.dtype)
-    for r, p in enumerate(parts): out[r::W][:len(p)] = p  # rank r held examples r, r + W, r + 2W, ...
-    return out[:n]
-
+# %% ../nbs/04_train.ipynb #666109c3
 class DistributedSync(Callback):
     "Average the strategies' module gradients and the logged losses across processes; skip DDP sync inside accumulation"
     order = -6  # before MixedPrecision's unscale and GradClip
@@ -409,8 +362,6 @@ class Compile(Callback):
         if not hasattr(tr.forward_model, '_orig_mod'): tr.forward_model = torch.compile(tr.forward_model, **self.kwargs)
 
 # %% ../nbs/04_train.ipynb #137ee681
-CKPT_VERSION = 1
-
 @patch
 def state_dict(self:Trainer) -> dict:
     "Everything needed to resume this run exactly"
@@ -422,29 +373,6 @@ def state_dict(self:Trainer) -> dict:
                 callbacks={c.name: c.state_dict() for c in self.callbacks if c.state_dict() is not None},
                 rng=per_rank(rng_state()), epoch_rng=per_rank(self.epoch_rng), step=self.step, epoch=self.epoch,
                 batch_idx=self.batch_idx, history=list(self.history))
-
-def per_rank(state):
-    "`state` in one process; under torchrun every process's, gathered (a collective: all processes must call it)"
-    if world_size() == 1: return state
-    parts = [None] * world_size()
-    dist.all_gather_object(parts, state)
-    return {'per_rank': parts}
-
-def mine(state):
-    "This process's entry of a `per_rank` state (or the state itself)"
-    return state['per_rank'][rank()] if isinstance(state, dict) and 'per_rank' in state else state
-
-def load_checkpoint_file(path) -> dict:
-    "Read a checkpoint, with a clear error for a missing, truncated or foreign file"
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}: check the path (checkpoints are written as last.pt and best.pt in the run's folder).")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ValueError(f"Checkpoint {path} is truncated or corrupt ({short_error(e)}). "
-                         "Resume from another checkpoint (best.pt, or an earlier copy) or start again.") from None
-    if not isinstance(ck, dict) or ck.get('version') != CKPT_VERSION:
-        raise ValueError(f"{path} is not a mixed_ft training checkpoint (expected version {CKPT_VERSION}). For exported weights use load_model_weights.")
-    return ck
 
 @patch
 def load_checkpoint(self:Trainer, path):
@@ -462,20 +390,6 @@ def load_checkpoint(self:Trainer, path):
         if ck['batch_idx'] >= len(self.train_dl): self.epoch += 1  # saved at the very end of an epoch
         set_rng_state(mine(ck['rng']))
     return self
-
-# %% ../nbs/04_train.ipynb #cd773645
-def resume_checkpoint(path:str|Path) -> tuple[dict, Path]:
-    "The newest readable checkpoint at `path` (a run folder or a checkpoint file), falling back to its .prev copy"
-    path = Path(path)
-    cands = [path/'last.pt', path/'last.prev.pt'] if path.is_dir() else [path, previous_path(path)]
-    found, errors = [c for c in cands if c.exists()], []
-    if not found: raise FileNotFoundError(f"No checkpoint at {path} (looked for {', '.join(str(c) for c in cands)}).")
-    for i, c in enumerate(found):
-        try: return load_checkpoint_file(c), c
-        except ValueError as e:
-            errors.append(str(e))
-            if i + 1 < len(found): warnings.warn(f"{e} Using the previous checkpoint, {found[i + 1]}, instead.")
-    raise ValueError("No readable checkpoint: " + ' | '.join(errors))
 
 # %% ../nbs/04_train.ipynb #4a8dc57b
 class Checkpoint(Callback):

@@ -8,6 +8,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from mixed_ft.core import *
+from mixed_ft.io import *
 from mixed_ft.train import Trainer, Checkpoint, load_checkpoint_file
 from toys import toy_data, toy_model
 from mixed_ft.text import read_examples

@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mixed_ft.core import *
+from mixed_ft.io import *
 from mixed_ft.train import *
 from toys import toy_data, toy_model
 
