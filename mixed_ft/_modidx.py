@@ -632,6 +632,7 @@ d = { 'settings': { 'branch': 'main',
                                 'mixed_ft.train.Trainer.plot_history': ('train.html#trainer.plot_history', 'mixed_ft/train.py'),
                                 'mixed_ft.train.Trainer.predict': ('train.html#trainer.predict', 'mixed_ft/train.py'),
                                 'mixed_ft.train.Trainer.state_dict': ('train.html#trainer.state_dict', 'mixed_ft/train.py'),
+                                'mixed_ft.train.check_resumable': ('train.html#check_resumable', 'mixed_ft/train.py'),
                                 'mixed_ft.train.lr_multiplier': ('train.html#lr_multiplier', 'mixed_ft/train.py'),
                                 'mixed_ft.train.param_groups': ('train.html#param_groups', 'mixed_ft/train.py'),
                                 'mixed_ft.train.plot_history': ('train.html#plot_history', 'mixed_ft/train.py')}}}

@@ -60,7 +60,7 @@ class StrategiesConfig:
     rotation:bool = False # rotation prediction as an auxiliary task
     rotation_weight:float = 0.5
     distill:bool = False # soft-target distillation from `teacher`
-    teacher:str = '' # exported teacher weights (mixed-ft demo writes demo_out/teacher.pt)
+    teacher:str = '' # exported teacher weights, relative to this file's folder (mixed-ft demo writes demo_out/teacher.pt)
     teacher_width:int = 32
     temperature:float = 4.0
     alpha:float = 0.5 # weight of the distillation term; the label term gets 1 - alpha
@@ -83,7 +83,7 @@ class TrainerConfig:
 
 @dataclass
 class OutputConfig:
-    dir:str = 'runs/digits' # checkpoints, exported model, history and plot
+    dir:str = 'runs/digits' # checkpoints, exported model, history and plot; relative to this file's folder
     every_steps:int = 0 # also checkpoint every N optimizer steps (0: after each epoch only)
 
 @dataclass

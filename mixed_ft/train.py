@@ -26,10 +26,10 @@ from .io import *
 
 # %% auto #0
 __all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
-           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'Checkpoint', 'plot_history', 'init_distributed',
-           'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save',
-           'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError',
-           'CKPT_VERSION']
+           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'check_resumable', 'Checkpoint', 'plot_history',
+           'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank',
+           'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint',
+           'SaveError', 'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -374,10 +374,23 @@ def state_dict(self:Trainer) -> dict:
                 rng=per_rank(rng_state()), epoch_rng=per_rank(self.epoch_rng), step=self.step, epoch=self.epoch,
                 batch_idx=self.batch_idx, history=list(self.history))
 
+def check_resumable(ck:dict, tr:Trainer):
+    "Refuse, naming the difference, a checkpoint whose model or strategies are not this run's"
+    have, want = sorted(k for k in ck['objective'] if k != '_weighting'), sorted(s.name for s in tr.objective.strategies)
+    if have != want:
+        raise ValueError(f"the checkpoint was written by a run with the strategies {have}, and this run has {want}: "
+                         "resume with the run's own strategies, or start a new run")
+    sd = unwrap_model(tr.model).state_dict()
+    bad = [k for k in ck['model'] if k not in sd or ck['model'][k].shape != sd[k].shape] + [k for k in sd if k not in ck['model']]
+    if bad:
+        raise ValueError(f"the checkpoint's model does not fit this model ({len(bad)} parameters differ, e.g. {bad[0]}): "
+                         "resume with the run's own model settings, or start a new run")
+
 @patch
 def load_checkpoint(self:Trainer, path):
     "Restore the full training state from `path` (a checkpoint, or a run folder: its newest readable one)"
     ck, self.resumed_from = resume_checkpoint(path)
+    check_resumable(ck, self)
     unwrap_model(self.model).load_state_dict(ck['model'])
     self.objective.load_state_dict(ck['objective'])
     self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
