@@ -7,6 +7,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/augment.html.md"""
 # %% ../nbs/01_augment.ipynb #6dfd2247
 from __future__ import annotations
 import contextlib, math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -18,9 +19,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SMALL_WORK', 'check_images', 'check_p', 'param_device', 'generator_on', 'uniform', 'threads_for', 'ImageOp', 'HFlip',
-           'VFlip', 'GaussianNoise', 'resample', 'RandomResizedCrop', 'RandomCrop', 'Affine', 'Cutout',
-           'BrightnessContrast', 'Compose', 'OneOf', 'SomeOf', 'cv2_augment', 'cv2_resized_crop', 'cv2_pipeline',
-           'Augment']
+           'VFlip', 'GaussianNoise', 'for_each_image', 'resample', 'RandomResizedCrop', 'RandomCrop', 'Affine',
+           'Cutout', 'BrightnessContrast', 'Compose', 'OneOf', 'SomeOf', 'cv2_augment', 'cv2_resized_crop',
+           'cv2_pipeline', 'Augment']
 
 # %% ../nbs/01_augment.ipynb #050764d4
 def check_images(x) -> torch.Tensor:
@@ -130,6 +131,16 @@ class GaussianNoise(ImageOp):
         return prm['pool'][o:o + N].view(shape)
 
 # %% ../nbs/01_augment.ipynb #58a2291c
+def for_each_image(f, B:int, chunk:int=8):
+    "Run f(i) for i in 0..B-1 on `torch.get_num_threads()` worker threads, each with one intra-op thread, in chunks taken as workers free up"
+    n = min(torch.get_num_threads(), math.ceil(B / chunk))
+    if n <= 1:
+        for i in range(B): f(i)
+        return
+    def run(lo):
+        for i in range(lo, min(lo + chunk, B)): f(i)
+    with threads_for(0), ThreadPoolExecutor(n) as pool: list(pool.map(run, range(0, B, chunk)))
+
 def _crop_grid(boxes:torch.Tensor, hflip, vflip, in_size, out_size, device) -> torch.Tensor:
     "affine_grid for crop boxes (top, left, h, w) resized to out_size, with optional flips"
     H, W = in_size
@@ -165,15 +176,17 @@ def resample(x:torch.Tensor, # images (B, C, H, W)
     hf = hflip.tolist() if hflip is not None else [False] * B
     vf = vflip.tolist() if vflip is not None else [False] * B
     sig = noise[0].tolist() if noise is not None else None
-    for i, (t, l, h, w) in enumerate(bx):
+    def one(i):
+        t, l, h, w = bx[i]
         src = x[i, :, t:t + h, l:l + w]
         if hf[i]: src = src.flip(-1)  # flip the (smaller) crop, not the output
         if vf[i]: src = src.flip(-2)
-        if (h, w) != tuple(out_size):
-            src = F.interpolate(src[None], size=out_size, mode='bilinear', align_corners=False)[0]
+        if (h, w) != tuple(out_size):  # channels as the batch: the same arithmetic, 2-3x faster on one thread than (1, C, h, w)
+            src = F.interpolate(src[:, None], size=out_size, mode='bilinear', align_corners=False)[:, 0]
         if sig is not None and sig[i] != 0:
             torch.add(src, GaussianNoise.noise_one(i, out.shape[1:], noise[1]), alpha=sig[i], out=out[i])
         elif out[i].data_ptr() != src.data_ptr(): out[i] = src
+    for_each_image(one, B)
     return out
 
 # %% ../nbs/01_augment.ipynb #bf3d7959
