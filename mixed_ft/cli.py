@@ -245,12 +245,8 @@ def _teacher(s:StrategiesConfig) -> torch.nn.Module:
 def _strategies(cfg:RunConfig, model:torch.nn.Module) -> tuple[list, dict]:
     "The strategies and weights that [strategies] asks for"
     s = cfg.strategies
-    strategies, weights = [LabelLoss()], {}
-    if s.augment: strategies.append(demo_augment())
-    if s.rotation: strategies.append(RotationTask(model.feat_dim)); weights['rot'] = s.rotation_weight
-    if s.distill:
-        strategies.append(KD(Teacher(_teacher(s)), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
-    return strategies, weights
+    parts = {p for p, on in (('DA', s.augment), ('TA', s.rotation), ('KD', s.distill)) if on}
+    return digits_strategies(parts, model.feat_dim, _teacher(s) if s.distill else None, s.alpha, s.temperature, s.rotation_weight)
 
 def _callbacks(cfg:RunConfig, out:Path) -> list:
     t = cfg.trainer

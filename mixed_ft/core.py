@@ -24,7 +24,7 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'EVENTS', 'set_seed', 'rng_state', 'set_r
            'world_size', 'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs',
            'as_outputs', 'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup',
            'as_schedule', 'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting',
-           'MixedObjective', 'CancelFitException', 'Callback', 'unwrap_model', 'get_module']
+           'MixedObjective', 'CancelFitException', 'Callback', 'set_parts', 'unwrap_model', 'get_module']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -382,6 +382,14 @@ class Callback:
     def state_dict(self): return None # anything returned here is saved in checkpoints
     def load_state_dict(self, sd): pass
     def __repr__(self): return f"{self.name}()"
+
+# %% ../nbs/00_core.ipynb #40154b34
+def set_parts(name:str) -> set:
+    "The parts of a strategy set name: 'plain' -> {}, 'DA+KD' -> {'DA', 'KD'}; anything else is refused"
+    parts = set() if name == 'plain' else set(name.split('+'))
+    if not parts <= {'DA', 'TA', 'KD'} or (name != 'plain' and '' in name.split('+')):
+        raise ValueError(f"unknown strategy set {name!r}: combine DA, TA and KD with '+', or use 'plain'")
+    return parts
 
 # %% ../nbs/00_core.ipynb #a51b85a2
 def unwrap_model(model:nn.Module) -> nn.Module:

@@ -23,8 +23,8 @@ from .tasks import RotationTask
 from .distill import KD, Teacher, kd_weights
 
 # %% auto #0
-__all__ = ['digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'demo_variants', 'train_digits', 'format_table',
-           'plot_histories', 'warn_degenerate', 'run_demo']
+__all__ = ['DEMO_SETS', 'digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'digits_strategies', 'demo_variants',
+           'train_digits', 'format_table', 'plot_histories', 'warn_degenerate', 'run_demo']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -69,17 +69,25 @@ def demo_augment(seed:int|None=None) -> Augment:
     return Augment(Compose([RandomCrop(8, padding=1, p=0.5), GaussianNoise(0.05, exact=True)]), seed=seed)
 
 # %% ../nbs/07_demo.ipynb #ab91b7fb
+def digits_strategies(parts:set, # some of 'DA' (augmentation), 'TA' (rotation task), 'KD' (distillation)
+                      feat_dim:int, # the student's feature width (the rotation head reads it)
+                      teacher=None, # a trained teacher (nn.Module or Teacher), needed for KD
+                      alpha:float=0.5, T:float=4., rot_weight:float=0.5) -> tuple[list, dict]:
+    "The digits' strategies and weights for a strategy set: the one mapping that the demo, `train` and `ablate` share"
+    strategies, weights = [LabelLoss()], {}
+    if 'DA' in parts: strategies.append(demo_augment())
+    if 'TA' in parts: strategies.append(RotationTask(feat_dim)); weights['rot'] = rot_weight
+    if 'KD' in parts:
+        if teacher is None: raise ValueError("the KD set needs a trained teacher")
+        strategies.append(KD(teacher if isinstance(teacher, Teacher) else Teacher(teacher), 'kl', temperature=T)); weights.update(kd_weights(alpha))
+    return strategies, weights
+
+DEMO_SETS = {'plain': 'plain', '+ augment': 'DA', '+ rotation': 'TA', '+ distill': 'KD', 'mixed (all)': 'DA+TA+KD'}
+
 def demo_variants(student_feat_dim:int, teacher:nn.Module, alpha:float=0.5, T:float=4., rot_weight:float=0.5) -> dict:
-    "Strategy lists and loss weights for each demo variant"
-    kd_w, teacher = kd_weights(alpha), Teacher(teacher)
-    return {
-        'plain':       ([LabelLoss()], {}),
-        '+ augment':   ([LabelLoss(), demo_augment()], {}),
-        '+ rotation':  ([LabelLoss(), RotationTask(student_feat_dim)], {'rot': rot_weight}),
-        '+ distill':   ([LabelLoss(), KD(teacher, 'kl', temperature=T)], kd_w),
-        'mixed (all)': ([LabelLoss(), demo_augment(), RotationTask(student_feat_dim), KD(teacher, 'kl', temperature=T)],
-                        {**kd_w, 'rot': rot_weight}),
-    }
+    "Strategy lists and loss weights for each demo variant (`DEMO_SETS` names them by strategy set)"
+    teacher = Teacher(teacher)
+    return {name: digits_strategies(set_parts(s), student_feat_dim, teacher, alpha, T, rot_weight) for name, s in DEMO_SETS.items()}
 
 def train_digits(model:nn.Module, strategies:list, weights:dict, data:tuple, epochs:int=80, lr:float=1e-2,
                  batch_size:int=32, seed:int=0, device=None, progress:bool=True, callbacks=()) -> Trainer:

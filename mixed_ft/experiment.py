@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .core import set_parts
 from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
 
 # %% auto #0
@@ -118,8 +119,12 @@ def warn_degenerate(who:str, res:dict, split:str):
     for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)
 
 def _check_sets(sets):
-    unknown = [s for s in sets if any(p not in ('plain', 'DA', 'TA', 'KD') for p in s.split('+'))]
+    unknown = [s for s in sets if not _is_set(s)]
     if unknown: raise ValueError(f"unknown strategy sets {unknown}: combine DA, TA and KD with '+', or use 'plain'")
+
+def _is_set(name):
+    try: set_parts(name); return True
+    except ValueError: return False
 
 def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1, 2), epochs:int=80, n_train:int|None=300,
                     student_width:int=8, teacher_width:int=32, out:str|Path|None=None, progress:bool=True) -> dict:
@@ -127,9 +132,7 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
     import torch
     from torch.utils.data import DataLoader
     from mixed_ft.core import LabelLoss
-    from mixed_ft.demo import digits_splits, DigitsCNN, demo_augment, train_digits
-    from mixed_ft.tasks import RotationTask
-    from mixed_ft.distill import KD, Teacher, kd_weights
+    from mixed_ft.demo import digits_splits, DigitsCNN, demo_augment, train_digits, digits_strategies
     _check_sets(sets)
     data = digits_splits(seeds[0], n_train)
     test_dl = DataLoader(data[2], batch_size=512)
@@ -138,12 +141,8 @@ def digits_ablation(sets:Sequence[str]=ABLATION_SETS, seeds:Sequence[int]=(0, 1,
     t_res = tt.evaluate(test_dl, extra=[ClassBalance()])
     warn_degenerate('the teacher', t_res, 'test')
     def train(name, seed):
-        parts = set(name.split('+'))
         torch.manual_seed(seed); m = DigitsCNN(student_width)
-        strategies, weights = [LabelLoss()], {}
-        if 'DA' in parts: strategies.append(demo_augment())
-        if 'TA' in parts: strategies.append(RotationTask(m.feat_dim)); weights['rot'] = 0.5
-        if 'KD' in parts: strategies.append(KD(Teacher(teacher), 'kl', temperature=4.)); weights.update(kd_weights(0.5))
+        strategies, weights = digits_strategies(set_parts(name), m.feat_dim, teacher)
         tr = train_digits(m, strategies, weights, data, epochs, seed=seed, progress=False)
         res = tr.evaluate(test_dl, extra=[ClassBalance()])
         warn_degenerate(f'{name} (seed {seed})', res, 'test')
@@ -247,7 +246,7 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     def train(name, seed):
         key = f"{tag}|{name}|{seed}|{fp}|{run_fp}"
         if key in done: return {k: done[key][k] for k in ('dev_acc', 'train_s', 'top_pred_share') if k in done[key]}
-        parts = set(name.split('+'))
+        parts = set_parts(name)
         set_seed(seed); s = student()
         strategies, weights = [LabelLoss()], {}
         if 'TA' in parts: strategies.append(MaskedTokenTask(len(vocab), s.feat_dim, vocab.spec(), p=0.15)); weights['mlm'] = 0.3
@@ -270,7 +269,7 @@ def text_ablation(texts:Sequence[str], labels:Sequence[int], # labelled training
     info = dict(task='text', tag=tag, n_labelled=len(texts), n_unlabelled=len(unlabelled), n_dev=len(dev_texts), vocab=len(vocab),
                 epochs=epochs, teacher_epochs=teacher_epochs, batch_size=batch_size, n_copies=n_copies, teacher=str(path),
                 teacher_dev_acc=sum((teacher_(b).argmax(-1) == b['y']).sum().item() for b in batches) / len(dev_texts),
-                majority_rate=majority, train_rows={name: len(train_set(set(name.split('+')))) for name in sets},
+                majority_rate=majority, train_rows={name: len(train_set(set_parts(name))) for name in sets},
                 teacher_fine_tune_s=ft_s, cache_fill_s=fill_s,
                 student_params=sum(p.numel() for p in s.parameters()), teacher_params=sum(p.numel() for p in tmodel.parameters()),
                 student_sent_per_s=sentences_per_s(s, batches), teacher_sent_per_s=sentences_per_s(tmodel, list(TeacherView(batches))))
