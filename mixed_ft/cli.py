@@ -185,7 +185,12 @@ def atomic_write_text(path:Path, text:str):
     os.replace(tmp, path)
 
 def _flat(d:dict, prefix:str='') -> dict:
-    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f'{prefix}{k}.').items() if isinstance(v, dict) else [(prefix + k, v)])}
+    "A nested dict as {'section.key': value}"
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out.update(_flat(v, f'{prefix}{k}.'))
+        else: out[prefix + k] = v
+    return out
 
 def config_diff(saved:dict, cfg:dict) -> list[str]:
     "The keys (other than `RESUME_FREE`) whose values differ between the saved config and this one"
@@ -275,7 +280,8 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True, over
     if world_size() > 1: test_dl = shard_loader(test_dl, shuffle=False)  # every process scores its shard; counts are summed
     res = {'test_' + k: v for k,v in trainer.evaluate(test_dl, extra=[ClassBalance()]).items()}
     if is_main():  # one writer (and one warning) under torchrun
-        for msg in degenerate_warnings('the trained model', res['test_accuracy'], {k[5:]: v for k, v in res.items()}, 'test'):
+        balance = {k.removeprefix('test_'): v for k, v in res.items()}
+        for msg in degenerate_warnings('the trained model', res['test_accuracy'], balance, 'test'):
             warnings.warn(msg, DegenerateResultWarning)
         export_model(model, out/'model.pt')
         atomic_write_text(out/'history.json', json.dumps(trainer.history))
