@@ -18,10 +18,10 @@ from fastcore.basics import store_attr
 from .core import *
 
 # %% auto #0
-__all__ = ['SMALL_WORK', 'check_images', 'check_p', 'param_device', 'generator_on', 'uniform', 'threads_for', 'ImageOp', 'HFlip',
-           'VFlip', 'GaussianNoise', 'for_each_image', 'resample', 'RandomResizedCrop', 'RandomCrop', 'Affine',
-           'Cutout', 'BrightnessContrast', 'Compose', 'OneOf', 'SomeOf', 'cv2_augment', 'cv2_resized_crop',
-           'cv2_pipeline', 'Augment']
+__all__ = ['SMALL_WORK', 'check_images', 'check_p', 'param_device', 'generator_on', 'uniform', 'single_thread', 'threads_for',
+           'ImageOp', 'HFlip', 'VFlip', 'GaussianNoise', 'for_each_image', 'resample', 'RandomResizedCrop',
+           'RandomCrop', 'Affine', 'Cutout', 'BrightnessContrast', 'Compose', 'OneOf', 'SomeOf', 'cv2_augment',
+           'cv2_resized_crop', 'cv2_pipeline', 'Augment']
 
 # %% ../nbs/01_augment.ipynb #050764d4
 def check_images(x) -> torch.Tensor:
@@ -58,14 +58,17 @@ def uniform(B:int, lo:float, hi:float, g=None) -> torch.Tensor:
 SMALL_WORK = 1 << 20  # elements: below this an augmentation op runs on one intra-op thread
 
 @contextlib.contextmanager
-def threads_for(numel:int, device=None):
-    "One intra-op thread for small CPU work (restored afterwards); torch's own setting for large batches and GPUs"
+def single_thread():
+    "One intra-op thread for the block (torch's setting restored afterwards)"
     n = torch.get_num_threads()
-    if n > 1 and numel < SMALL_WORK and (device is None or torch.device(device).type == 'cpu'):
-        torch.set_num_threads(1)
-        try: yield
-        finally: torch.set_num_threads(n)
-    else: yield
+    torch.set_num_threads(1)
+    try: yield
+    finally: torch.set_num_threads(n)
+
+def threads_for(numel:int, device=None):
+    "One intra-op thread for small CPU work; torch's own setting for large batches and GPUs"
+    small = numel < SMALL_WORK and (device is None or torch.device(device).type == 'cpu')
+    return single_thread() if small and torch.get_num_threads() > 1 else contextlib.nullcontext()
 
 # %% ../nbs/01_augment.ipynb #65924879
 class ImageOp:
@@ -139,7 +142,7 @@ def for_each_image(f, B:int, chunk:int=8):
         return
     def run(lo):
         for i in range(lo, min(lo + chunk, B)): f(i)
-    with threads_for(0), ThreadPoolExecutor(n) as pool: list(pool.map(run, range(0, B, chunk)))
+    with single_thread(), ThreadPoolExecutor(n) as pool: list(pool.map(run, range(0, B, chunk)))
 
 def _crop_grid(boxes:torch.Tensor, hflip, vflip, in_size, out_size, device) -> torch.Tensor:
     "affine_grid for crop boxes (top, left, h, w) resized to out_size, with optional flips"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import *
-from .augment import check_p, param_device, threads_for
+from .augment import check_p, param_device, threads_for, single_thread
 
 # %% auto #0
 __all__ = ['MASK', 'PAD', 'CLS', 'SEP', 'TagScheme', 'TokenSpec', 'spec_from_tokenizer', 'eligible', 'token_tags', 'repair_iob2',
@@ -307,7 +307,7 @@ def augment_strings(texts:Sequence[str], op:TextOp, generator:torch.Generator|No
     starts = lens.cumsum(0) - lens + 2
     order = torch.argsort(lens, stable=True)
     spec = TokenSpec(pad_id=0, mask_id=1)
-    with threads_for(0): return _augment_buckets(texts, op, generator, buckets, lens, starts, order, words, spec)
+    with single_thread(): return _augment_buckets(texts, op, generator, buckets, lens, starts, order, words, spec)
 
 def _augment_buckets(texts, op, generator, buckets, lens, starts, order, words, spec):
     out = [''] * len(texts)

@@ -8,8 +8,8 @@ Docs: https://mixed-ft.github.io/mixed_ft/cli.html.md"""
 __all__ = ['CHOICES', 'MINIMUM', 'PATH_KEYS', 'RUN_FILES', 'RUN_MARKERS', 'RESUME_FREE', 'ABLATE_KEYS', 'TEXT_ONLY',
            'ABLATE_PATHS', 'COMMANDS', 'USER_ERRORS', 'demo', 'DataConfig', 'ModelConfig', 'StrategiesConfig',
            'TrainerConfig', 'OutputConfig', 'RunConfig', 'ConfigError', 'parse_config', 'read_toml', 'resolve_path',
-           'load_config', 'example_config', 'atomic_write_text', 'config_diff', 'prepare_output', 'ResumeNote',
-           'train_from_config', 'train', 'ablate_options', 'ablate', 'build_parser', 'main']
+           'load_config', 'example_config', 'config_diff', 'prepare_output', 'ResumeNote', 'train_from_config', 'train',
+           'ablate_options', 'ablate', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #81d80e9e
 import argparse, difflib, json, os, signal, sys, tempfile, warnings
@@ -21,7 +21,8 @@ from fastcore.docments import docments
 
 import mixed_ft
 from .core import *
-from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
+from .metrics import ClassBalance, warn_degenerate
+from .io import atomic_write_text
 from .train import *
 from .demo import *
 from .tasks import RotationTask
@@ -178,12 +179,6 @@ RUN_FILES = ('last.pt', 'last.prev.pt', 'best.pt', 'model.pt', 'history.json', '
 RUN_MARKERS = ('last.pt', 'last.prev.pt', 'best.pt', 'model.pt')  # a folder with one of these holds a run
 RESUME_FREE = ('output.dir', 'output.every_steps', 'trainer.device', 'trainer.compile')  # may change on --resume
 
-def atomic_write_text(path:Path, text:str):
-    "Write `text` to `path` through a temporary file and a rename: a reader sees the old file or the new one"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f: f.write(text)
-    os.replace(tmp, path)
-
 def _flat(d:dict, prefix:str='') -> dict:
     "A nested dict as {'section.key': value}"
     out = {}
@@ -280,9 +275,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True, over
     if world_size() > 1: test_dl = shard_loader(test_dl, shuffle=False)  # every process scores its shard; counts are summed
     res = {'test_' + k: v for k,v in trainer.evaluate(test_dl, extra=[ClassBalance()]).items()}
     if is_main():  # one writer (and one warning) under torchrun
-        balance = {k.removeprefix('test_'): v for k, v in res.items()}
-        for msg in degenerate_warnings('the trained model', res['test_accuracy'], balance, 'test'):
-            warnings.warn(msg, DegenerateResultWarning)
+        warn_degenerate('the trained model', {k.removeprefix('test_'): v for k, v in res.items()}, 'test')
         export_model(model, out/'model.pt')
         atomic_write_text(out/'history.json', json.dumps(trainer.history))
         trainer.plot_history(out/'history.png')

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 from .core import *
-from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
+from .metrics import ClassBalance, warn_degenerate
 from .train import *
 from .augment import Augment, Compose, RandomCrop, GaussianNoise
 from .tasks import RotationTask
@@ -24,7 +24,7 @@ from .distill import KD, Teacher, kd_weights
 
 # %% auto #0
 __all__ = ['DEMO_SETS', 'digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'digits_strategies', 'demo_variants',
-           'train_digits', 'format_table', 'plot_histories', 'warn_degenerate', 'run_demo']
+           'train_digits', 'format_table', 'plot_histories', 'run_demo']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -123,11 +123,6 @@ def plot_histories(histories:dict, path=None):
     a2.legend(fontsize=8); fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=120)
     return fig
-
-def warn_degenerate(who:str, res:dict, split:str='test'):
-    "Warn (`DegenerateResultWarning`) when evaluation results with `ClassBalance` show a model that has not learnt"
-    import warnings
-    for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)
 
 def _pm(xs:list[float]) -> str:
     t = torch.tensor(xs, dtype=torch.float64)

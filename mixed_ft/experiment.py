@@ -13,11 +13,11 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from .core import set_parts
-from .metrics import ClassBalance, degenerate_warnings, DegenerateResultWarning
+from .metrics import ClassBalance, warn_degenerate, DegenerateResultWarning
 
 # %% auto #0
 __all__ = ['ABLATION_SETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation',
-           'save_ablation', 'warn_degenerate', 'digits_ablation', 'sentences_per_s', 'training_rows', 'text_ablation']
+           'save_ablation', 'digits_ablation', 'sentences_per_s', 'training_rows', 'text_ablation']
 
 # %% ../nbs/08_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -112,11 +112,6 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
 
 # %% ../nbs/08_experiment.ipynb #72f76d4e
 ABLATION_SETS = ('plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD')
-
-def warn_degenerate(who:str, res:dict, split:str):
-    "A `DegenerateResultWarning` for each problem `degenerate_warnings` finds in evaluation results (with `ClassBalance`)"
-    import warnings
-    for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)
 
 def _check_sets(sets):
     unknown = [s for s in sets if not _is_set(s)]

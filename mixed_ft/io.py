@@ -15,8 +15,8 @@ import torch.nn as nn
 from .core import *
 
 # %% auto #0
-__all__ = ['CKPT_VERSION', 'SaveError', 'previous_path', 'atomic_save', 'export_model', 'short_error', 'load_model_weights',
-           'load_checkpoint_file', 'resume_checkpoint']
+__all__ = ['CKPT_VERSION', 'SaveError', 'previous_path', 'atomic_save', 'atomic_write_text', 'export_model', 'short_error',
+           'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint']
 
 # %% ../nbs/00d_io.ipynb #6f7dcc32
 class SaveError(OSError):
@@ -28,14 +28,14 @@ def previous_path(path) -> Path:
     path = Path(path)
     return path.with_name(f'{path.stem}.prev{path.suffix}')
 
-def atomic_save(obj, path, keep_previous:bool=False):
-    "`torch.save` to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
+def atomic_save(obj, path, keep_previous:bool=False, write=None):
+    "`write(obj, file)` (default: `torch.save`) to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     prev_tmp = tmp + '.prev'
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
+            (write or torch.save)(obj, f); f.flush(); os.fsync(f.fileno())
         if keep_previous and path.exists():
             # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
             # would otherwise leave only last.prev.pt)
@@ -58,6 +58,10 @@ def atomic_save(obj, path, keep_previous:bool=False):
     except OSError: pass  # some file systems cannot fsync a directory
     return path
 
+
+def atomic_write_text(path, text:str) -> Path:
+    "Write `text` to `path` as `atomic_save` writes a checkpoint: a reader sees the old file or the new one, never half"
+    return atomic_save(text, path, write=lambda t, f: f.write(t.encode()))
 
 def export_model(model:nn.Module, path) -> Path:
     "Write the inference weights of `model` (no strategy heads, no optimizer) atomically to `path`"

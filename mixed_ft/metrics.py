@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/metrics.html.md"""
 
 # %% ../nbs/00b_metrics.ipynb #e8e7f83a
 from __future__ import annotations
-import math
+import math, warnings
 from typing import Callable
 
 import torch
@@ -17,7 +17,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['Metric', 'ClassCounts', 'Accuracy', 'MacroF1', 'ClassBalance', 'Loss', 'FunctionMetric', 'as_metrics', 'counted',
-           'accuracy', 'macro_f1', 'DegenerateResultWarning', 'degenerate_warnings']
+           'accuracy', 'macro_f1', 'DegenerateResultWarning', 'degenerate_warnings', 'warn_degenerate']
 
 # %% ../nbs/00b_metrics.ipynb #70056149
 class Metric:
@@ -48,9 +48,10 @@ class Metric:
 # %% ../nbs/00b_metrics.ipynb #a000df6e
 class ClassCounts(Metric):
     "Per class: true positives `tp`, predictions `pred` and targets `true` of the argmax prediction"
-    def update(self, logits, targets):
-        n = logits.shape[-1]
-        preds, targets = logits.argmax(-1).reshape(-1), targets.reshape(-1)
+    def update(self, logits, targets): self.update_preds(logits.argmax(-1), targets, logits.shape[-1])
+    def update_preds(self, preds:torch.Tensor, targets:torch.Tensor, n:int):
+        "Add predicted class indices and targets of a problem with `n` classes"
+        preds, targets = preds.reshape(-1), targets.reshape(-1)
         if targets.numel() and (targets.min() < 0 or targets.max() >= n):
             raise ValueError(f"target {int(targets.max() if targets.max() >= n else targets.min())} is out of range for {n} classes")
         self.add('tp', torch.bincount(targets[preds == targets], minlength=n))
@@ -129,7 +130,7 @@ def counted(logits:torch.Tensor, targets:torch.Tensor) -> tuple[torch.Tensor, to
 # %% ../nbs/00b_metrics.ipynb #3eabdbbf
 def _from_indices(metric, preds, targets):
     n = int(max(preds.max(), targets.max())) + 1 if preds.numel() else 1
-    metric.update(F.one_hot(preds.reshape(-1).long(), n).float(), targets.reshape(-1).long())
+    metric.update_preds(preds.long(), targets.long(), n)
     return metric.compute()
 
 def accuracy(preds:torch.Tensor, targets:torch.Tensor) -> float:
@@ -158,3 +159,7 @@ def degenerate_warnings(who:str, # names the model in the message: 'the teacher'
         out.append(f"{who} scores {accuracy:.1%} on the {split} set, no better than always predicting the majority "
                    f"class ({maj:.1%}). {hint}")
     return out
+
+def warn_degenerate(who:str, res:dict, split:str='evaluation'):
+    "A `DegenerateResultWarning` for each problem `degenerate_warnings` finds in evaluation results that include `ClassBalance`'s"
+    for msg in degenerate_warnings(who, res['accuracy'], res, split): warnings.warn(msg, DegenerateResultWarning)

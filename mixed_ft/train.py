@@ -6,16 +6,15 @@ Docs: https://mixed-ft.github.io/mixed_ft/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #a32facd5
 from __future__ import annotations
-import math, os, time, contextlib, warnings
+import contextlib, copy, math, os
 from pathlib import Path
 from functools import partial
 from typing import Callable, Iterable
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, BatchSampler, Sampler
+from torch.utils.data import DataLoader
 from fastcore.basics import store_attr, patch
 from tqdm.auto import tqdm
 
@@ -208,7 +207,6 @@ def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation da
              extra:Iterable[Metric]=(), # metrics for this evaluation only, e.g. ClassBalance()
             ) -> dict:
     "Loss and metrics over `dl`, accumulated batch by batch (and across processes under torchrun)"
-    import copy
     metrics = [copy.deepcopy(m) for m in self.metrics] + list(extra)
     for m in metrics: m.reset()
     for out, b in self.eval_batches(dl if dl is not None else self.valid_dl):
