@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/io.html.md"""
 
 # %% ../nbs/00d_io.ipynb #4bef3f26
 from __future__ import annotations
-import os, shutil, tempfile, warnings
+import contextlib, os, shutil, signal, tempfile, threading, warnings
 from pathlib import Path
 
 import torch
@@ -15,8 +15,8 @@ import torch.nn as nn
 from .core import *
 
 # %% auto #0
-__all__ = ['CKPT_VERSION', 'SaveError', 'previous_path', 'atomic_save', 'atomic_write_text', 'export_model', 'short_error',
-           'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint']
+__all__ = ['CKPT_VERSION', 'SaveError', 'previous_path', 'interrupts_deferred', 'atomic_save', 'atomic_write_text',
+           'export_model', 'short_error', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint']
 
 # %% ../nbs/00d_io.ipynb #6f7dcc32
 class SaveError(OSError):
@@ -28,34 +28,49 @@ def previous_path(path) -> Path:
     path = Path(path)
     return path.with_name(f'{path.stem}.prev{path.suffix}')
 
+@contextlib.contextmanager
+def interrupts_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
+    "Hold Ctrl-C and SIGTERM while the block runs, then deliver them: a file being written is finished, not abandoned"
+    if threading.current_thread() is not threading.main_thread(): yield; return  # only the main thread gets signals
+    got, old = [], {}
+    for s in signals: old[s] = signal.signal(s, lambda signum, frame: got.append((signum, frame)))
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+        for signum, frame in got[:1]:
+            h = old[signum]
+            if callable(h): h(signum, frame)   # Python's Ctrl-C handler raises KeyboardInterrupt here
+            elif h == signal.SIG_DFL: signal.raise_signal(signum)
+
 def atomic_save(obj, path, keep_previous:bool=False, write=None):
     "`write(obj, file)` (default: `torch.save`) to a temporary file beside `path`, fsync, then rename over `path` (keeping the old file as .prev)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     prev_tmp = tmp + '.prev'
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            (write or torch.save)(obj, f); f.flush(); os.fsync(f.fileno())
-        if keep_previous and path.exists():
-            # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
-            # would otherwise leave only last.prev.pt)
-            try: os.link(path, prev_tmp)
-            except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
-            os.replace(prev_tmp, previous_path(path))
-        os.replace(tmp, path)
-    except BaseException as e:
-        for p in (tmp, prev_tmp):
-            if os.path.exists(p): os.unlink(p)
-        if isinstance(e, OSError) and not isinstance(e, SaveError):
-            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
-            raise SaveError(e.errno, f"could not write {path} ({e.strerror or e}): {kept}. "
-                            "Free some space (or choose another output folder) and resume.") from None
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(dfd)
-        finally: os.close(dfd)
-    except OSError: pass  # some file systems cannot fsync a directory
+    with interrupts_deferred():  # the file is finished and renamed into place before a Ctrl-C is raised
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                (write or torch.save)(obj, f); f.flush(); os.fsync(f.fileno())
+            if keep_previous and path.exists():
+                # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
+                # would otherwise leave only last.prev.pt)
+                try: os.link(path, prev_tmp)
+                except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
+                os.replace(prev_tmp, previous_path(path))
+            os.replace(tmp, path)
+        except BaseException as e:
+            for p in (tmp, prev_tmp):
+                if os.path.exists(p): os.unlink(p)
+            if isinstance(e, OSError) and not isinstance(e, SaveError):
+                kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+                raise SaveError(e.errno, f"could not write {path} ({e.strerror or e}): {kept}. "
+                                "Free some space (or choose another output folder) and resume.") from None
+            raise
+        try:
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try: os.fsync(dfd)
+            finally: os.close(dfd)
+        except OSError: pass  # some file systems cannot fsync a directory
     return path
 
 

@@ -87,3 +87,20 @@ def test_corrupt_last_checkpoint_falls_back_to_previous(runs, cli_env):
     r = train(tmp/'torn.toml', cli_env, '--resume')
     assert 'truncated or corrupt' in r.stderr and 'last.prev.pt' in r.stderr   # the user is told what happened
     assert same_weights(ref/'model.pt', out/'model.pt')
+
+
+def test_ctrl_c_during_a_checkpoint_write_finishes_the_file_then_stops(tmp_path):
+    # SIGINT in the middle of torch.save used to abort the process (C++ writer flushing into a closed file, exit -6)
+    code = f"""
+import os, signal, torch
+from mixed_ft.io import atomic_save
+def write(obj, f):
+    f.write(b'x' * 10); os.kill(os.getpid(), signal.SIGINT); torch.save(obj, f)
+try: atomic_save({{'step': 7, 'w': torch.ones(1000)}}, {str(tmp_path/'last.pt')!r}, write=write)
+except KeyboardInterrupt: print('interrupted after the write')
+"""
+    r = subprocess.run([os.sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == 'interrupted after the write', r.stderr
+    data = (tmp_path/'last.pt').read_bytes()
+    assert data[:10] == b'x' * 10 and len(data) > 4000
+    assert os.listdir(tmp_path) == ['last.pt']  # no temporary file left
