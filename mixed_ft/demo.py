@@ -7,6 +7,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/demo.html.md"""
 # %% ../nbs/07_demo.ipynb #6ec049aa
 from __future__ import annotations
 import json, time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,15 +17,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 from .core import *
-from .metrics import ClassBalance, warn_degenerate
-from .train import *
+from .io import export_model, load_model_weights
+from .train import Trainer
+from .app import *
+from .experiment import mean_ci
 from .augment import Augment, Compose, RandomCrop, GaussianNoise
 from .tasks import RotationTask
-from .distill import KD, Teacher, kd_weights
+from .distill import KD, Teacher, kd_weights, data_fingerprint
 
 # %% auto #0
 __all__ = ['DEMO_SETS', 'digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'digits_strategies', 'demo_variants',
-           'train_digits', 'format_table', 'plot_histories', 'run_demo']
+           'train_digits', 'DigitsData', 'DigitsModel', 'DigitsTeacher', 'DigitsStrategies', 'Digits', 'format_table',
+           'plot_histories', 'run_demo']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -100,6 +104,74 @@ def train_digits(model:nn.Module, strategies:list, weights:dict, data:tuple, epo
     trainer.fit()
     return trainer
 
+# %% ../nbs/07_demo.ipynb #5d0662e1
+@dataclass
+class DigitsData:
+    n_train:int = 300 # labelled training images (0: all 1,078)
+    split_seed:int = 0 # seed of the train/valid/test split
+    batch_size:int = 32
+
+@dataclass
+class DigitsModel:
+    width:int = 8 # width of the student CNN (about 6k parameters at 8)
+
+@dataclass
+class DigitsTeacher:
+    path:str = '' # exported teacher weights (mixed-ft demo writes demo_out/teacher.pt); empty: train one and keep it in [output] work_dir
+    width:int = 32 # width of the teacher CNN
+    epochs:int = 80 # epochs of the teacher, when it is trained here
+
+@dataclass
+class DigitsStrategies(StrategiesConfig):
+    rotation_weight:float = 0.5 # TA: weight of the rotation-prediction loss
+    temperature:float = 4.0 # KD: softmax temperature
+    alpha:float = 0.5 # KD: weight of the distillation term; the label term gets 1 - alpha
+
+class Digits(Application):
+    "The 8x8 digits: a narrow CNN student, a wide CNN teacher, shifts and noise (DA), rotation prediction (TA), soft targets (KD)"
+    name = 'digits'
+    description = "8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher; DA shifts+noise, TA rotation, KD soft targets"
+    Data, Model, Teacher, Strategies = DigitsData, DigitsModel, DigitsTeacher, DigitsStrategies
+    defaults = {'trainer': dict(epochs=80, lr=1e-2)}
+    path_keys = (('teacher', 'path'),)
+    minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
+               ('model', 'width'): (1, 'at least 1'), ('teacher', 'width'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1')}
+    def splits(self):
+        d = self.cfg.data
+        return self.memo('splits', lambda: digits_splits(d.split_seed, d.n_train or None))
+    def loaders(self, parts):
+        tr, va, _ = self.splits()
+        return DataLoader(tr, batch_size=self.cfg.data.batch_size, shuffle=True), DataLoader(va, batch_size=512)
+    def report_loader(self): return DataLoader(self.splits()[2], batch_size=512)
+    def student(self): return DigitsCNN(self.cfg.model.width)
+    def strategies(self, parts, model):
+        s = self.cfg.strategies
+        return digits_strategies(parts, model.feat_dim, self.teacher() if 'KD' in parts else None, s.alpha, s.temperature, s.rotation_weight)
+    def teacher(self): return self.memo('teacher', self._teacher)
+    def _teacher(self):
+        t, d = self.cfg.teacher, self.cfg.data
+        m = DigitsCNN(t.width)
+        if t.path:
+            try: return load_model_weights(m, t.path).eval()
+            except RuntimeError as e:
+                raise ConfigError(f"The teacher weights at {t.path} do not fit a DigitsCNN of width {t.width}: set [teacher] width "
+                                  f"to the width the teacher was trained with ({str(e).splitlines()[0]})") from None
+        path = self.work_dir/f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, t.epochs, self.cfg.trainer.lr)[:12]}.pt"
+        if path.exists() and path.with_suffix('.json').exists():
+            self.teacher_seconds = json.loads(path.with_suffix('.json').read_text())['seconds']
+            return load_model_weights(m, path).eval()
+        torch.manual_seed(d.split_seed); m = DigitsCNN(t.width)   # the teacher's initial weights are seeded too
+        t0 = time.perf_counter()
+        train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), t.epochs, lr=self.cfg.trainer.lr, seed=d.split_seed,
+                     device=self.cfg.trainer.device or None, progress=self.progress)
+        self.teacher_seconds = time.perf_counter() - t0
+        export_model(m, path); path.with_suffix('.json').write_text(json.dumps(dict(seconds=self.teacher_seconds)))
+        return m.eval()
+    def info(self):
+        tr, _, te = self.splits()
+        return dict(n_train=len(tr), n_test=len(te), student_params=n_params(self.student()),
+                    teacher_params=n_params(DigitsCNN(self.cfg.teacher.width)))
+
 # %% ../nbs/07_demo.ipynb #6b8a423c
 def format_table(rows:list[dict], cols:list[str]) -> str:
     "A markdown table of `rows` with the given columns"
@@ -125,8 +197,8 @@ def plot_histories(histories:dict, path=None):
     return fig
 
 def _pm(xs:list[float]) -> str:
-    t = torch.tensor(xs, dtype=torch.float64)
-    return f"{100*t.mean():.1f} ± {100*t.std():.1f}" if len(xs) > 1 else f"{100*t.mean():.1f}"
+    r = mean_ci(xs)
+    return f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if r['std'] is not None else '')
 
 # %% ../nbs/07_demo.ipynb #d5feb24a
 def run_demo(epochs:int=80, # epochs for the teacher and for each student
@@ -137,39 +209,36 @@ def run_demo(epochs:int=80, # epochs for the teacher and for each student
              device:str|None=None, progress:bool=True, verbose:bool=True) -> dict:
     "Train a teacher and five students (plain, +augment, +rotation, +distill, all three) per seed; print and save the comparison"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    data = digits_splits(seeds[0], n_train)
-    test_dl = DataLoader(data[2], batch_size=512)
-    torch.manual_seed(seeds[0]); teacher = DigitsCNN(teacher_width)
-    t0 = time.perf_counter()
-    tt = train_digits(teacher, [LabelLoss(), demo_augment()], {}, data, epochs, seed=seeds[0], device=device, progress=progress)
-    t_res = tt.evaluate(test_dl, extra=[ClassBalance()])
-    warn_degenerate(f'the teacher (width {teacher_width})', t_res, 'test')
+    app = Digits(Digits.config(data=dict(n_train=n_train or 0, split_seed=seeds[0]), model=dict(width=student_width),
+                               teacher=dict(width=teacher_width, epochs=epochs), trainer=dict(epochs=epochs, device=device or ''),
+                               output=dict(work_dir=str(out/'work'))), progress=progress)
+    teacher = app.teacher()
+    t_res = teacher_scores(app)
     rows = [dict(variant=f'teacher (width {teacher_width}, + augment)', test_acc=_pm([t_res['accuracy']]),
-                 params=n_params(teacher), train_only_params=0, seconds=round(time.perf_counter() - t0, 1))]
+                 params=n_params(teacher), train_only_params=0, seconds=round(app.teacher_seconds, 1))]
     export_model(teacher, out/'teacher.pt')
     runs, histories = {}, {}
     for seed in seeds:
-        for name, (strategies, weights) in demo_variants(4 * student_width, teacher).items():
-            torch.manual_seed(seed); student = DigitsCNN(student_width)
+        for name, set_name in DEMO_SETS.items():
             t0 = time.perf_counter()
-            trainer = train_digits(student, strategies, weights, data, epochs, seed=seed, device=device, progress=progress)
-            r = runs.setdefault(name, dict(test=[], secs=[], params=n_params(student),
+            trainer = build_trainer(app, set_name, seed)
+            trainer.fit()
+            r = runs.setdefault(name, dict(test=[], secs=[], params=n_params(trainer.model),
                                            extra=sum(p.numel() for p in trainer.objective.parameters())))
-            s_res = trainer.evaluate(test_dl, extra=[ClassBalance()])
-            warn_degenerate(f'student {name} (seed {seed})', s_res, 'test')
-            r['test'].append(s_res['accuracy']); r['secs'].append(time.perf_counter() - t0)
+            r['test'].append(report(app, trainer, f'student {name} (seed {seed})')['accuracy']); r['secs'].append(time.perf_counter() - t0)
             if seed == seeds[0]: histories[name] = trainer.history
     for name, r in runs.items():
         rows.append(dict(variant=f'student {name}', test_acc=_pm(r['test']), params=r['params'],
                          train_only_params=r['extra'], seconds=round(sum(r['secs']) / len(r['secs']), 1)))
     table = format_table(rows, ['variant', 'test_acc', 'params', 'train_only_params', 'seconds'])
-    res = dict(epochs=epochs, seeds=list(seeds), n_train=len(data[0]), n_test=len(data[2]), rows=rows,
+    info = app.info()
+    res = dict(epochs=epochs, seeds=list(seeds), n_train=info['n_train'], n_test=info['n_test'], rows=rows,
                test_acc={k: r['test'] for k,r in runs.items()})
     (out/'results.md').write_text(table + '\n')
     (out/'results.json').write_text(json.dumps(res, indent=2))
     plot_histories(histories, out/'histories.png')
     if verbose:
-        print(f"Test accuracy (%) on {len(data[2])} held-out digits, {len(data[0])} labelled training images, "
+        print(f"Test accuracy (%) on {info['n_test']} held-out digits, {info['n_train']} labelled training images, "
               f"mean ± std over seeds {list(seeds)}; seconds per run.\n\n{table}\n\n"
               f"Saved {out/'results.json'}, {out/'results.md'}, {out/'histories.png'} and {out/'teacher.pt'}.")
     return res

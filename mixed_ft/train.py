@@ -24,7 +24,7 @@ from .distributed import *
 from .io import *
 
 # %% auto #0
-__all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
+__all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
            'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'check_resumable', 'Checkpoint', 'plot_history',
            'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank',
            'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint',
@@ -207,9 +207,14 @@ def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation da
              extra:Iterable[Metric]=(), # metrics for this evaluation only, e.g. ClassBalance()
             ) -> dict:
     "Loss and metrics over `dl`, accumulated batch by batch (and across processes under torchrun)"
-    metrics = [copy.deepcopy(m) for m in self.metrics] + list(extra)
+    return score_batches(self.eval_batches(dl if dl is not None else self.valid_dl), [*self.metrics, *extra])
+
+def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.eval_batches`
+                  metrics:Iterable[Metric]) -> dict:
+    "Stream `pairs` through fresh copies of `metrics`; their results, reduced across processes under torchrun"
+    metrics = [copy.deepcopy(m) for m in metrics]
     for m in metrics: m.reset()
-    for out, b in self.eval_batches(dl if dl is not None else self.valid_dl):
+    for out, b in pairs:
         if not any(k in b for k in TARGET_KEYS): raise ValueError("evaluate needs batches with targets ('y' or 'labels'); use predict for unlabelled data.")
         logits, y = counted(out.logits, get_target(b))
         for m in metrics: m.update(logits, y)

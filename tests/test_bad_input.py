@@ -138,9 +138,9 @@ def test_unknown_device(tmp_path):
 @pytest.fixture
 def no_training(monkeypatch):
     "Fails the test if data is read: the output folder must be checked before anything else happens"
-    import mixed_ft.cli
+    import mixed_ft.demo
     def boom(*a, **k): raise AssertionError("data was read before the output folder was checked")
-    monkeypatch.setattr(mixed_ft.cli, 'digits_splits', boom)
+    monkeypatch.setattr(mixed_ft.demo, 'digits_splits', boom)
 
 
 def test_output_folder_is_a_file(tmp_path, no_training):
@@ -171,10 +171,11 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, monkeypatch):
     assert ck['step'] > 0 and not any(p.name.endswith('.tmp') for p in (tmp_path/'run').iterdir())
 
 
-def text_grid_cfg(tmp_path, train_text, extra=''):
+def text_grid_cfg(tmp_path, train_text, data_extra='', sections=''):
     (tmp_path/'train.tsv').write_text(train_text)
     (tmp_path/'dev.tsv').write_text('label\tsentence\n1\tgood\n0\tbad\n')
-    return write_cfg(tmp_path, f'[ablate]\ntask = "text"\ntrain = "train.tsv"\nvalid = "dev.tsv"\nsets = ["plain"]\nseeds = [0]\n{extra}', 'grid.toml')
+    return write_cfg(tmp_path, f'app = "text-classification"\n[data]\ntrain = "train.tsv"\nvalid = "dev.tsv"\n{data_extra}'
+                               f'[ablate]\nsets = ["plain"]\nseeds = [0]\n{sections}', 'grid.toml')
 
 
 def test_empty_data_file(tmp_path):
@@ -193,14 +194,14 @@ def test_rows_with_extra_columns(tmp_path):
 
 
 def test_teacher_path_that_does_not_exist(tmp_path):
-    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\n', 'teacher = "models/my-bert"\n')
+    cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\n', sections='[teacher]\npath = "models/my-bert"\n')
     one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], f"No Hugging Face model at {tmp_path/'models'/'my-bert'}")
 
 
 def test_training_checkpoint_where_weights_are_expected(tmp_path):
     cfg = write_cfg(tmp_path, '[data]\nn_train = 32\n[trainer]\nepochs = 1\n[output]\ndir = "t"\n')
     assert run_main('train', cfg, '--no-progress')[0] == 0
-    kd = write_cfg(tmp_path, '[strategies]\ndistill = true\nteacher = "t/last.pt"\nteacher_width = 8\n[output]\ndir = "kd"\n', 'kd.toml')
+    kd = write_cfg(tmp_path, '[strategies]\nset = "KD"\n[teacher]\npath = "t/last.pt"\nwidth = 8\n[output]\ndir = "kd"\n', 'kd.toml')
     one_line_error(*run_main('train', kd, '--no-progress')[::2], 't/last.pt is a training checkpoint, not exported model weights: use the run')
 
 
@@ -216,8 +217,8 @@ def test_train_epochs_and_n_train_out_of_range(tmp_path, body, msg):
     one_line_error(*run_main('train', write_cfg(tmp_path, body + '[output]\ndir = "run"\n'), '--no-progress')[::2], msg)
 
 
-@pytest.mark.parametrize('args,msg', [(['--epochs', '0'], 'epochs = 0: every run needs at least 1 epoch'),
-                                      (['--n-train', '-3'], 'n_train = -3: use a positive number'),
+@pytest.mark.parametrize('args,msg', [(['--epochs', '0'], 'command line: [trainer] epochs = 0: it must be at least 1'),
+                                      (['--n-train', '-3'], 'command line: [data] n_train = -3: it must be 0 (all) or a positive number'),
                                       (['--n-train', '5000'], "n_train = 5000, but the digits' training split has 1078 images")])
 def test_ablate_epochs_and_n_train_out_of_range(tmp_path, args, msg):
     one_line_error(*run_main('ablate', *args, '--out', tmp_path/'a', '--no-progress')[::2], msg)
@@ -225,12 +226,12 @@ def test_ablate_epochs_and_n_train_out_of_range(tmp_path, args, msg):
 
 def test_text_ablate_n_train_larger_than_the_file(tmp_path):
     cfg = text_grid_cfg(tmp_path, 'label\tsentence\n1\tgood\n0\tbad\n', 'n_train = 10\n')
-    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], 'n_train = 10, but', 'train.tsv has only 2 examples')
+    one_line_error(*run_main('ablate', cfg, '--no-progress')[::2], '[data] n_train = 10, but', 'train.tsv has only 2 rows')
 
 
 def test_command_line_overrides_config_and_config_paths_are_relative_to_it(tmp_path, monkeypatch):
     (tmp_path/'cfgs').mkdir()
-    cfg = write_cfg(tmp_path/'cfgs', '[ablate]\nsets = ["plain", "DA", "TA"]\nseeds = [0, 1]\nepochs = 50\nout = "from_config"\n', 'grid.toml')
+    cfg = write_cfg(tmp_path/'cfgs', '[ablate]\nsets = ["plain", "DA", "TA"]\nseeds = [0, 1]\nout = "from_config"\n[trainer]\nepochs = 50\n', 'grid.toml')
     monkeypatch.chdir(tmp_path)
     rc, out, err = run_main('ablate', cfg, '--sets', 'plain,KD', '--seeds', '0', '--epochs', '1', '--no-progress')
     assert rc == 0, err

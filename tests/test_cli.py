@@ -31,7 +31,7 @@ def test_bad_argument_and_bad_config_get_messages(cli_env, tmp_path):
     cfg.write_text('[trainer\nepochs = 3\n')
     r = run(['train', str(cfg)], cli_env)
     assert r.returncode == 1 and 'is not valid TOML' in r.stderr
-    cfg.write_text('[strategies]\ndistill = true\nteacher = "nowhere/teacher.pt"\n[trainer]\nepochs = 1\n')
+    cfg.write_text('[strategies]\nset = "KD"\n[teacher]\npath = "nowhere/teacher.pt"\n[trainer]\nepochs = 1\n')
     r = run(['train', str(cfg)], cli_env)
     assert r.returncode == 1 and f'No weights at {tmp_path}/nowhere/teacher.pt' in r.stderr   # relative to the config's folder
 
@@ -51,9 +51,9 @@ def test_train_distills_from_the_demo_teacher(cli_env, tmp_path):
     r = run(['demo', '--epochs', '1', '--seeds', '0', '--out', str(tmp_path/'demo'), '--no-progress'], cli_env)
     assert r.returncode == 0, r.stderr
     cfg = tmp_path/'kd.toml'
-    text = (f'[data]\nn_train = 96\n[strategies]\naugment = true\ndistill = true\nteacher = "{tmp_path}/demo/teacher.pt"\n'
+    text = (f'[data]\nn_train = 96\n[strategies]\nset = "DA+KD"\n[teacher]\npath = "{tmp_path}/demo/teacher.pt"\n'
             f'[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/kd"\n')
-    cfg.write_text(text.replace('distill = true', 'distill = true\nteacher_width = 16'))
+    cfg.write_text(text.replace('[teacher]\n', '[teacher]\nwidth = 16\n'))
     r = run(['train', str(cfg), '--no-progress'], cli_env)
     assert r.returncode == 1 and 'do not fit a DigitsCNN of width 16' in r.stderr
     cfg.write_text(text)

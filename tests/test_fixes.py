@@ -1,6 +1,6 @@
 """Correctness fixes that need more than a notebook cell: each test fails on the code before the fix.
 (The others are tested where their code lives: macro-F1 of nothing in 00b_metrics; plain = labelled rows only in
-08_experiment; cached KD under mixup, all-masked batches, AttentionKD padding and the tempered ensemble in 03_distill.)"""
+04c_experiment; cached KD under mixup, all-masked batches, AttentionKD padding and the tempered ensemble in 03_distill.)"""
 import pytest
 import torch
 import torch.nn as nn

@@ -11,8 +11,7 @@ CFG = """[data]
 n_train = 300
 batch_size = 16
 [strategies]
-augment = true
-rotation = true
+set = "DA+TA"
 [trainer]
 epochs = 8
 seed = 3

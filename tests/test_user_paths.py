@@ -11,17 +11,19 @@ from conftest import ROOT, mixed_ft_cmd, run_cli, run_main
 MODES = ['piped', 'terminal']
 
 
-def readme_python_blocks() -> list[str]:
-    "The README's fenced code blocks that are Python (no info string, or python/py)"
+def readme_blocks(langs=('', 'python', 'py')) -> list[str]:
+    "The README's fenced code blocks in one of `langs` (default: Python, with no info string or python/py)"
     blocks, cur, lang = [], None, None
     for line in (ROOT/'README.md').read_text().splitlines():
         if line.startswith('```'):
             if cur is None: cur, lang = [], line[3:].strip()
             else:
-                if lang in ('', 'python', 'py'): blocks.append('\n'.join(cur))
+                if lang in langs: blocks.append('\n'.join(cur))
                 cur = None
         elif cur is not None: cur.append(line)
     return blocks
+
+readme_python_blocks = readme_blocks
 
 
 def test_readme_main_command_is_mixed_ft_demo():
@@ -57,7 +59,7 @@ def test_ablate_with_default_options(mode, tmp_path, cli_env):
     rc, out, err = run_cli(['ablate', '--epochs', '2', '--seeds', '0'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
     assert rc == 0, out + err
     assert 'ablation' in out + err and 'Traceback' not in out + err   # the grid's progress bar
-    assert re.search(r'teacher accuracy: \d+\.\d%; majority class: \d+\.\d%', out)
+    assert re.search(r'teacher test accuracy: \d+\.\d%; majority class: \d+\.\d%', out)
     res = json.loads((tmp_path/'ablation_out'/'ablation.json').read_text())
     assert [r['set'] for r in res['runs']] == ['plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD']
 
@@ -85,10 +87,10 @@ def test_second_train_into_the_same_folder_refuses(tmp_path):
     assert 'already holds a finished run' in err and '--resume' in err and '--overwrite' in err
     assert (tmp_path/'run'/'model.pt').read_bytes() == before   # untouched
     # --resume with a config that changes the run: refused, naming every differing key
-    cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\nlr = 0.02\n[strategies]\naugment = true\n[output]\ndir = "run"\n')
+    cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\nlr = 0.02\n[strategies]\nset = "DA"\n[output]\ndir = "run"\n')
     rc, _, err = run_main('train', cfg, '--resume', '--no-progress')
     assert rc == 1 and 'does not match the run' in err
-    assert 'trainer.lr (run: 0.01, config: 0.02)' in err and 'strategies.augment (run: False, config: True)' in err
+    assert 'trainer.lr (run: 0.01, config: 0.02)' in err and "strategies.set (run: 'plain', config: 'DA')" in err
     # --overwrite replaces it
     rc, out, err = run_main('train', cfg, '--overwrite', '--no-progress')
     assert rc == 0, err
@@ -114,3 +116,28 @@ def test_interrupted_run_prints_how_to_resume_and_the_resumed_run_says_where(tmp
     rc, out, err = run_main('train', cfg, '--resume', '--no-progress')
     assert rc == 0, err
     assert re.search(r'resuming .*last\.pt: epoch \d of 6, step \d+ of 48', err), err
+
+
+def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
+    "The README's own-text config and its two commands, as written, on a small labelled TSV (progress bars on)"
+    import random
+    toml = next(b for b in readme_blocks(('toml',)) if 'app = "text-classification"' in b)
+    sh = next(b for b in readme_blocks(('sh',)) if 'mixed-ft train run.toml' in b)
+    cmds = [line.split('#')[0].split() for line in sh.splitlines() if line.strip()]
+    assert cmds == [['mixed-ft', 'train', 'run.toml'], ['mixed-ft', 'ablate', 'run.toml']]
+    rng = random.Random(0)
+    def sentence(y):
+        w = rng.sample('the film plot actors music story was really quite a bit'.split(), 5)
+        w.insert(rng.randrange(6), rng.choice(['great', 'wonderful'] if y else ['awful', 'boring'])); return ' '.join(w)
+    (tmp_path/'data').mkdir()
+    for name, n in (('train.tsv', 256), ('dev.tsv', 64)):
+        (tmp_path/'data'/name).write_text('sentence\tlabel\n' + ''.join(f"{sentence(i % 2)}\t{'pos' if i % 2 else 'neg'}\n" for i in range(n)))
+    (tmp_path/'run.toml').write_text(toml)
+    rc, out, err = run_cli(cmds[0][1:], cli_env, cwd=tmp_path)
+    assert rc == 0 and 'Traceback' not in err, err[-3000:]
+    res = json.loads(out)
+    assert res['dev_accuracy'] >= 0.9, res   # the sentiment word decides the label: a mixed student learns it
+    assert (tmp_path/'runs'/'my-text'/'model.pt').exists() and 'teacher cache' in err   # progress bars drawn
+    rc, out, err = run_cli(cmds[1][1:] + ['--seeds', '0'], cli_env, cwd=tmp_path)   # one seed: the README's grid at a smaller size
+    assert rc == 0 and 'Traceback' not in err, err[-3000:]
+    assert '| DA+TA+KD |' in out and re.search(r'teacher dev accuracy: \d+\.\d%', out), out
