@@ -36,6 +36,12 @@ setup() {  # setup EXTRAS
       fi
     fi
   fi
+  if [ "$1" != demo ] && ! "$PY" -c 'import seqeval' 2>/dev/null; then
+    # seqeval (NER's entity F1) ships only as a source archive whose setup_requires fetches the newest setuptools_scm,
+    # which no longer builds it: build it once against a setuptools_scm that does
+    "$PY" -m pip install -q setuptools wheel "setuptools_scm<9"
+    "$PY" -m pip install -q --no-build-isolation "seqeval>=1.2"
+  fi
   "$PY" -m pip install -q -e ".[$1]"
 }
 

@@ -216,8 +216,12 @@ def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.e
     for m in metrics: m.reset()
     for out, b in pairs:
         if not any(k in b for k in TARGET_KEYS): raise ValueError("evaluate needs batches with targets ('y' or 'labels'); use predict for unlabelled data.")
-        logits, y = counted(out.logits, get_target(b))
-        for m in metrics: m.update(logits, y)
+        target, flat = get_target(b), None
+        for m in metrics:
+            if getattr(m, 'sequences', False): m.update_sequences(out.logits, target)   # whole sentences (entity F1)
+            else:
+                if flat is None: flat = counted(out.logits, target)   # the positions that count, flattened
+                m.update(*flat)
     res = {}
     for m in metrics: res.update(m.sync().compute())
     return res
