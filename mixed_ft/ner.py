@@ -19,7 +19,8 @@ from .metrics import Metric
 from .text import data_path
 
 # %% auto #0
-__all__ = ['MASK_WORD', 'ConllError', 'iob1_to_iob2', 'Conll', 'read_conll', 'entities', 'EntityF1', 'NerAugment', 'iob2_ok']
+__all__ = ['MASK_WORD', 'ConllError', 'iob1_to_iob2', 'Conll', 'read_conll', 'entities', 'EntityF1', 'NerAugment', 'iob2_ok',
+           'WordVocab', 'NerDataset', 'ner_collate', 'ner_loader', 'CharBiLSTMTagger']
 
 # %% ../nbs/05c_ner.ipynb #c74871e5
 class ConllError(ValueError):
@@ -129,9 +130,9 @@ class EntityF1(Metric):
         if not self.gold: return dict(entity_f1=float('nan'), entity_precision=float('nan'), entity_recall=float('nan'))
         rep = classification_report(self.gold, self.pred, output_dict=True, zero_division=0)
         m = rep['micro avg']
-        out = dict(entity_f1=m['f1-score'], entity_precision=m['precision'], entity_recall=m['recall'])
+        out = dict(entity_f1=float(m['f1-score']), entity_precision=float(m['precision']), entity_recall=float(m['recall']))
         for ty in sorted({n[2:] for n in self.names if n != 'O'}):
-            if ty in rep: out[f'entity_f1_{ty}'] = rep[ty]['f1-score']
+            if ty in rep: out[f'entity_f1_{ty}'] = float(rep[ty]['f1-score'])   # plain floats: results go to JSON
         return out
 
 # %% ../nbs/05c_ner.ipynb #827f3e81
@@ -195,3 +196,115 @@ class NerAugment:
 def iob2_ok(tags:Sequence[str]) -> bool:
     "Whether every I-TYPE continues an entity of its type"
     return all(not t.startswith('I-') or (i > 0 and tags[i - 1][2:] == t[2:]) for i, t in enumerate(tags))
+
+# %% ../nbs/05c_ner.ipynb #49394483
+class WordVocab:
+    "Words (case kept, lower-case fallback) and characters, with [PAD]=0, [UNK]=1, [MASK]=2"
+    PAD, UNK, MASK = 0, 1, 2
+    def __init__(self, words:Sequence[str], chars:Sequence[str]):
+        self.itos = ['[PAD]', '[UNK]', MASK_WORD, *words]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.chars = ['<pad>', '<unk>', *chars]
+        self.ctoi = {c: i for i, c in enumerate(self.chars)}
+    @classmethod
+    def build(cls, sentences:Sequence[Sequence[str]], min_freq:int=1) -> 'WordVocab':
+        "Words seen at least `min_freq` times (and their lower-case forms), and every character"
+        from collections import Counter
+        counts = Counter(w for s in sentences for w in s)
+        words = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_freq]
+        lower = [w for w in dict.fromkeys(w.lower() for w in words) if w not in counts]
+        return cls(words + lower, sorted({ch for s in sentences for w in s for ch in w}))
+    def __len__(self): return len(self.itos)
+    def word_id(self, w:str) -> int: return self.stoi.get(w, self.stoi.get(w.lower(), self.UNK))
+    def encode(self, words:Sequence[str]) -> list[int]: return [self.word_id(w) for w in words]
+    def encode_chars(self, words:Sequence[str], max_chars:int=20) -> list[list[int]]:
+        return [[self.ctoi.get(c, 1) for c in w[:max_chars]] or [1] for w in words]
+    def spec(self):
+        "A `TokenSpec` for the token-id ops and the masked-token task"
+        from mixed_ft.augment_text import TokenSpec
+        return TokenSpec(pad_id=self.PAD, mask_id=self.MASK, unk_id=self.UNK)
+
+class NerDataset(torch.utils.data.Dataset):
+    "Sentences as word ids, character ids, tag ids, POS ids, example and augmentation ids (and the teacher's word pieces)"
+    def __init__(self, data:Conll, vocab:WordVocab, tag_names:Sequence[str], pos_names:Sequence[str]|None=None,
+                 ids:Sequence[int]|None=None, aug_ids:Sequence[int]|None=None, teacher_tokenizer=None, max_len:int=128, max_chars:int=20):
+        tix = {t: i for i, t in enumerate(tag_names)}
+        pix = {p: i for i, p in enumerate(pos_names)} if pos_names is not None else None
+        self.words = [vocab.encode(s[:max_len]) for s in data.tokens]
+        self.chars = [vocab.encode_chars(s[:max_len], max_chars) for s in data.tokens]
+        self.tags = [[tix[t] for t in s[:max_len]] for s in data.tags]
+        self.pos = ([[pix.get(p, -100) if p is not None else -100 for p in s[:max_len]] for s in data.pos]
+                    if pix is not None and data.pos is not None else None)
+        self.ids = list(ids) if ids is not None else list(range(len(data)))
+        self.aug_ids = list(aug_ids) if aug_ids is not None else None
+        self.t_ids = self.t_first = None
+        if teacher_tokenizer is not None:   # word pieces; each word's first piece carries its label
+            enc = teacher_tokenizer([s[:max_len] for s in data.tokens], is_split_into_words=True, truncation=True, max_length=512)
+            self.t_ids, self.t_first, self.t_pad = enc['input_ids'], [], teacher_tokenizer.pad_token_id or 0
+            for i, s in enumerate(data.tokens):
+                first, n = {}, min(len(s), max_len)
+                for pos_, w in enumerate(enc.word_ids(i)):
+                    if w is not None and w not in first: first[w] = pos_
+                if len(first) < n: raise ValueError(f"sentence {i} is longer than the teacher reads (512 pieces): lower max_len")
+                self.t_first.append([first[w] for w in range(n)])
+    def __len__(self): return len(self.words)
+    def __getitem__(self, i):
+        d = {'input_ids': self.words[i], 'chars': self.chars[i], 'labels': self.tags[i], 'idx': self.ids[i]}
+        if self.pos is not None: d['_pos'] = self.pos[i]
+        if self.aug_ids is not None: d['aug_id'] = self.aug_ids[i]
+        if self.t_ids is not None: d['_t_input_ids'], d['_t_first'] = self.t_ids[i], self.t_first[i]
+        return d
+
+def _pad2(seqs, value, dtype=torch.long):
+    out = torch.full((len(seqs), max(map(len, seqs))), value, dtype=dtype)
+    for i, s in enumerate(seqs): out[i, :len(s)] = torch.tensor(s, dtype=dtype)
+    return out
+
+def ner_collate(items:list[dict], t_pad:int=0) -> dict:
+    "Pad a list of `NerDataset` items into a batch; `attention_mask` marks real words"
+    ids = _pad2([it['input_ids'] for it in items], WordVocab.PAD)
+    T, L = ids.shape[1], max(len(c) for it in items for c in it['chars'])
+    chars = torch.zeros(len(items), T, L, dtype=torch.long)
+    for i, it in enumerate(items):
+        for j, c in enumerate(it['chars']): chars[i, j, :len(c)] = torch.tensor(c)
+    out = {'input_ids': ids, 'attention_mask': (ids != WordVocab.PAD).long(), 'chars': chars,
+           'labels': _pad2([it['labels'] for it in items], -100), 'idx': torch.tensor([it['idx'] for it in items])}
+    if '_pos' in items[0]: out['_pos'] = _pad2([it['_pos'] for it in items], -100)
+    if 'aug_id' in items[0]: out['aug_id'] = torch.tensor([it['aug_id'] for it in items])
+    if '_t_input_ids' in items[0]:
+        t = _pad2([it['_t_input_ids'] for it in items], t_pad)
+        out['_t_input_ids'], out['_t_attention_mask'] = t, (t != t_pad).long()
+        out['_t_first'] = _pad2([it['_t_first'] for it in items], 0)   # padded words point at piece 0; masked by attention_mask
+    return out
+
+def ner_loader(ds:NerDataset, batch_size:int=32, shuffle:bool=True) -> torch.utils.data.DataLoader:
+    "Length-bucketed batches of `ds`"
+    from mixed_ft.text import BucketSampler
+    return torch.utils.data.DataLoader(ds, batch_sampler=BucketSampler([len(w) for w in ds.words], batch_size, shuffle=shuffle),
+                                       collate_fn=lambda b: ner_collate(b, getattr(ds, 't_pad', 0)))
+
+# %% ../nbs/05c_ner.ipynb #b7a54058
+class CharBiLSTMTagger(torch.nn.Module):
+    "Word embeddings + a character CNN -> BiLSTM -> a tag per word; returns logits (B, T, C) and tokens (B, T, 2H)"
+    def __init__(self, vocab_size:int, n_chars:int, n_tags:int, emb_dim:int=100, char_dim:int=30, char_filters:int=50,
+                 hidden:int=128, layers:int=1, dropout:float=0.3):
+        super().__init__()
+        nn = torch.nn
+        self.emb = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
+        self.char_emb = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.char_cnn = nn.Conv1d(char_dim, char_filters, kernel_size=3, padding=1)
+        self.lstm = nn.LSTM(emb_dim + char_filters, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if layers > 1 else 0.)
+        self.drop, self.fc, self.feat_dim = nn.Dropout(dropout), nn.Linear(2 * hidden, n_tags), 2 * hidden
+    def char_features(self, chars):
+        B, T, L = chars.shape
+        c = self.char_emb(chars.view(B * T, L)).transpose(1, 2)          # (B*T, char_dim, L)
+        f = self.char_cnn(c).masked_fill((chars.view(B * T, 1, L) == 0), float('-inf')).amax(-1)
+        return torch.nan_to_num(f, neginf=0.).view(B, T, -1)               # padding words: all -inf -> 0
+    def forward(self, input_ids, attention_mask, chars):
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        x = self.drop(torch.cat([self.emb(input_ids), self.char_features(chars)], -1))
+        lens = attention_mask.sum(1).cpu().clamp_min(1)
+        h, _ = pad_packed_sequence(self.lstm(pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False))[0],
+                                   batch_first=True, total_length=input_ids.shape[1])
+        return {'logits': self.fc(self.drop(h)), 'tokens': h}
