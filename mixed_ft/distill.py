@@ -291,11 +291,18 @@ class TeacherCache:
                  n_examples:int, num_classes:int, n_aug:int=1,
                  topk:int|None=None, # store only the top-k log-probabilities (large vocabularies)
                  teacher=None, # a live Teacher for lazy filling (optional)
+                 lengths=None, # (n_examples, n_aug) positions of every entry: a cache with a position axis (token-level teachers)
                 ):
         self.path, self.teacher = Path(path), teacher
         kind = 'topk' if topk else 'logits'
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.int64).reshape(n_examples, n_aug)
+            flat = lengths.ravel()
+            self.offsets = (np.cumsum(flat) - flat).reshape(n_examples, n_aug)
+        self.lengths = lengths
         manifest = dict(format=1, teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
-                        n_examples=n_examples, n_aug=n_aug, num_classes=num_classes, topk=topk)
+                        n_examples=n_examples, n_aug=n_aug, num_classes=num_classes, topk=topk,
+                        positions=None if lengths is None else int(lengths.sum()))
         mpath = self.path/'manifest.json'
         shared = world_size() > 1 and torch.distributed.is_initialized()
         if shared and not is_main(): torch.distributed.barrier()  # under torchrun rank 0 creates the cache, the others open it
@@ -311,8 +318,9 @@ class TeacherCache:
         else:
             self.path.mkdir(parents=True, exist_ok=True); mode = 'w+'
         width = topk or num_classes
-        self.values = np.lib.format.open_memmap(self.path/'values.npy', mode, np.float16, (n_examples, n_aug, width))
-        self.indices = np.lib.format.open_memmap(self.path/'indices.npy', mode, np.int32, (n_examples, n_aug, width)) if topk else None
+        shape = (n_examples, n_aug, width) if lengths is None else (int(lengths.sum()), width)   # positions: one row each
+        self.values = np.lib.format.open_memmap(self.path/'values.npy', mode, np.float16, shape)
+        self.indices = np.lib.format.open_memmap(self.path/'indices.npy', mode, np.int32, shape) if topk else None
         self.filled = np.lib.format.open_memmap(self.path/'filled.npy', mode, np.bool_, (n_examples, n_aug))
         if mode == 'w+':
             tmp = mpath.with_suffix('.tmp'); tmp.write_text(json.dumps(manifest, indent=2)); os.replace(tmp, mpath)
@@ -326,10 +334,30 @@ def _ids(batch):
     aug = batch['aug_id'].cpu().numpy() if 'aug_id' in batch else np.zeros_like(idx)
     return idx, aug
 
+def _store(cache, where, lg):
+    if cache.topk:
+        lp = F.log_softmax(lg, -1).topk(cache.topk, -1)
+        cache.values[where] = lp.values.numpy().astype(np.float16); cache.indices[where] = lp.indices.numpy()
+    else: cache.values[where] = lg.numpy().astype(np.float16)
+
+def _load(cache, where, n) -> torch.Tensor:
+    v = torch.from_numpy(np.asarray(cache.values[where], dtype=np.float32))
+    if not cache.topk: return v
+    out = torch.full((n, cache.num_classes), float('-inf'))
+    return out.scatter_(1, torch.from_numpy(np.asarray(cache.indices[where], dtype=np.int64)), v)
+
 @patch
 def put(self:TeacherCache, idx, aug, logits:torch.Tensor):
-    "Store teacher logits (B, C) for examples `idx` and augmentations `aug`"
+    "Store teacher logits (B, C) — or (B, T, C) in a cache with a position axis — for examples `idx` and augmentations `aug`"
     lg = logits.detach().float().cpu()
+    if self.lengths is not None:
+        if lg.ndim != 3: raise ValueError(f"this cache has a position axis: put (B, T, C) logits, got shape {tuple(lg.shape)}")
+        for r, (i, a) in enumerate(zip(idx, aug)):
+            n, o = int(self.lengths[i, a]), int(self.offsets[i, a])
+            if n > lg.shape[1]: raise ValueError(f"example {i} (augmentation {a}) has {n} positions in the cache, the teacher gave {lg.shape[1]}")
+            _store(self, slice(o, o + n), lg[r, :n])
+        self.filled[idx, aug] = True
+        return
     if self.topk:
         lp = F.log_softmax(lg, -1).topk(self.topk, -1)
         self.values[idx, aug] = lp.values.numpy().astype(np.float16); self.indices[idx, aug] = lp.indices.numpy()
@@ -338,7 +366,14 @@ def put(self:TeacherCache, idx, aug, logits:torch.Tensor):
 
 @patch
 def get(self:TeacherCache, idx, aug) -> torch.Tensor:
-    "Stored logits (B, C) as float32 (top-k: log-probabilities on the stored classes, -inf elsewhere)"
+    "Stored logits (B, C) as float32 (top-k: log-probabilities on the stored classes, -inf elsewhere); (B, T, C) with a position axis, zero past each entry's length"
+    if self.lengths is not None:
+        ns = self.lengths[idx, aug]
+        out = torch.zeros(len(idx), int(ns.max()) if len(idx) else 0, self.num_classes)
+        for r, (i, a) in enumerate(zip(idx, aug)):
+            n, o = int(self.lengths[i, a]), int(self.offsets[i, a])
+            out[r, :n] = _load(self, slice(o, o + n), n)
+        return out
     v = torch.from_numpy(np.asarray(self.values[idx, aug], dtype=np.float32))
     if not self.topk: return v
     out = torch.full((len(idx), self.num_classes), float('-inf'))
@@ -356,7 +391,10 @@ def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
         sub = {k: (v[torch.from_numpy(miss)] if isinstance(v, torch.Tensor) and v.shape[:1] == (len(idx),) else v) for k, v in batch.items()}
         self.put(idx[miss], aug[miss], self.teacher(sub))
     ref = next(v for v in batch.values() if isinstance(v, torch.Tensor))
-    return self.get(idx, aug).to(ref.device)
+    out = self.get(idx, aug)
+    if self.lengths is not None and 'attention_mask' in batch and batch['attention_mask'].shape[1] > out.shape[1]:
+        out = F.pad(out, (0, 0, 0, batch['attention_mask'].shape[1] - out.shape[1]))   # the batch is padded further
+    return out.to(ref.device)
 
 @patch
 def fill(self:TeacherCache, teacher, loader, progress:bool=True):
