@@ -19,8 +19,9 @@ from .metrics import Metric
 from .text import data_path
 
 # %% auto #0
-__all__ = ['MASK_WORD', 'ConllError', 'iob1_to_iob2', 'Conll', 'read_conll', 'entities', 'EntityF1', 'NerAugment', 'iob2_ok',
-           'WordVocab', 'NerDataset', 'ner_collate', 'ner_loader', 'CharBiLSTMTagger']
+__all__ = ['MASK_WORD', 'TEACHER_INPUTS', 'ConllError', 'iob1_to_iob2', 'Conll', 'read_conll', 'entities', 'EntityF1',
+           'NerAugment', 'iob2_ok', 'WordVocab', 'NerDataset', 'ner_collate', 'ner_loader', 'HFTagger', 'teacher_view',
+           'CharBiLSTMTagger']
 
 # %% ../nbs/05c_ner.ipynb #c74871e5
 class ConllError(ValueError):
@@ -282,6 +283,29 @@ def ner_loader(ds:NerDataset, batch_size:int=32, shuffle:bool=True) -> torch.uti
     from mixed_ft.text import BucketSampler
     return torch.utils.data.DataLoader(ds, batch_sampler=BucketSampler([len(w) for w in ds.words], batch_size, shuffle=shuffle),
                                        collate_fn=lambda b: ner_collate(b, getattr(ds, 't_pad', 0)))
+
+# %% ../nbs/05c_ner.ipynb #62515e97
+class HFTagger(torch.nn.Module):
+    "A local Hugging Face encoder + linear layer, read at each word's first piece: logits (B, T_words, C)"
+    def __init__(self, path:str|Path, n_tags:int, dropout:float=0.1):
+        super().__init__()
+        from transformers import AutoModel
+        path = Path(path)
+        if not (path/'config.json').is_file():
+            raise FileNotFoundError(f"No Hugging Face model at {path} (no config.json there): pass the folder of a saved model (nothing is downloaded)")
+        self.encoder = AutoModel.from_pretrained(path, local_files_only=True)
+        self.feat_dim = self.encoder.config.hidden_size
+        self.drop, self.fc = torch.nn.Dropout(dropout), torch.nn.Linear(self.feat_dim, n_tags)
+    def forward(self, input_ids, attention_mask, first):
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hw = h.gather(1, first[..., None].expand(-1, -1, h.shape[-1]))   # (B, T_words, H): each word's first piece
+        return {'logits': self.fc(self.drop(hw)), 'tokens': hw}
+
+TEACHER_INPUTS = {'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask', 'first': '_t_first'}
+
+def teacher_view(batch:dict) -> dict:
+    "A NER batch as `HFTagger` reads it (word pieces, their mask, first-piece positions), with the word-level labels"
+    return {**{k: batch[v] for k, v in TEACHER_INPUTS.items()}, **{k: batch[k] for k in ('labels', 'idx', 'aug_id') if k in batch}}
 
 # %% ../nbs/05c_ner.ipynb #b7a54058
 class CharBiLSTMTagger(torch.nn.Module):
