@@ -18,7 +18,7 @@ from fastcore.docments import docments
 from .core import *
 from .metrics import *
 from .distributed import shard_loader
-from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, score_batches
+from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
 # %% auto #0
 __all__ = ['ABLATION_SETS', 'SECTIONS', 'BUILTIN_APPS', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'StrategiesConfig',
@@ -94,6 +94,7 @@ class Application:
     choices:ClassVar[dict] = {}      # (section, key) -> allowed values
     minimum:ClassVar[dict] = {}      # (section, key) -> (smallest allowed value, what it means)
     metric:ClassVar[str] = 'accuracy' # the headline metric of tables and comparisons
+    select:ClassVar[str|None] = None # an evaluation result to select the best epoch on (e.g. 'valid_entity_f1'); None: the last epoch
 
     def __init__(self, cfg:RunConfig|None=None, progress:bool=True):
         self.cfg = cfg if cfg is not None else type(self).config()
@@ -159,7 +160,8 @@ class Application:
         return ''
 
 # %% ../nbs/04b_app.ipynb #65bbc923
-BUILTIN_APPS = {'digits': 'mixed_ft.demo:Digits', 'text-classification': 'mixed_ft.text_classification:TextClassification'}
+BUILTIN_APPS = {'digits': 'mixed_ft.demo:Digits', 'text-classification': 'mixed_ft.text_classification:TextClassification',
+                'ner': 'mixed_ft.ner_app:NER'}
 _REGISTERED = {}
 
 def register_app(cls:type[Application]) -> type[Application]:
@@ -318,11 +320,12 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
     seed = t.seed if seed is None else seed
     if 'KD' in parts and app.teacher() is None: raise ValueError(f"the {app.name} application has no teacher: KD is not available")
     set_seed(seed); model = app.student()
-    strategies, weights = app.strategies(parts, model)
+    strategies, weights, *weighting = app.strategies(parts, model)   # an application may add a Weighting
     train_dl, valid_dl = app.loaders(parts)
-    return Trainer(model, MixedObjective(strategies, weights), train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
+    return Trainer(model, MixedObjective(strategies, weights, weighting=weighting[0] if weighting else None), train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
-                   metrics=app.metrics(), callbacks=[*trainer_callbacks(t), *callbacks], device=device or t.device or None,
+                   metrics=app.metrics(), device=device or t.device or None,
+                   callbacks=[*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks],
                    seed=seed, eval_every=t.eval_every or None, progress=app.progress if progress is None else progress)
 
 def report(app:Application, trainer:Trainer, who:str='the trained model') -> dict:

@@ -25,10 +25,10 @@ from .io import *
 
 # %% auto #0
 __all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
-           'MixedPrecision', 'GradClip', 'EarlyStopping', 'Compile', 'check_resumable', 'Checkpoint', 'plot_history',
-           'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank',
-           'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint',
-           'SaveError', 'CKPT_VERSION']
+           'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile', 'check_resumable', 'Checkpoint',
+           'plot_history', 'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded',
+           'per_rank', 'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file',
+           'resume_checkpoint', 'SaveError', 'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -360,6 +360,22 @@ class EarlyStopping(Callback):
             if self.wait >= self.patience: tr.should_stop = True
     def state_dict(self): return dict(best=self.best, wait=self.wait)
     def load_state_dict(self, sd): self.best, self.wait = sd['best'], sd['wait']
+
+class KeepBest(Callback):
+    "Model selection on the validation data: keep the weights of the best evaluation and put them back when training ends"
+    order = 10
+    def __init__(self, monitor:str='valid_accuracy', mode:str='max'):
+        store_attr(); self.best, self.weights, self.best_step = None, None, None
+    def after_eval(self, tr):
+        v = tr.eval_results.get(self.monitor)
+        if v is None: raise KeyError(f"KeepBest monitors {self.monitor!r}, but evaluation gives {sorted(tr.eval_results)}")
+        if self.best is None or (v > self.best if self.mode == 'max' else v < self.best):
+            self.best, self.best_step = v, tr.step
+            self.weights = {k: t.detach().to('cpu', copy=True) for k, t in tr.model.state_dict().items()}
+    def after_fit(self, tr):
+        if self.weights is not None: tr.model.load_state_dict(self.weights)
+    def state_dict(self): return dict(best=self.best, best_step=self.best_step, weights=self.weights)
+    def load_state_dict(self, sd): self.best, self.best_step, self.weights = sd['best'], sd['best_step'], sd['weights']
 
 class Compile(Callback):
     "Opt-in `torch.compile` of the module the loop calls — inside DDP, the DDP wrapper — sharing the model's weights"
