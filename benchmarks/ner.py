@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))/'conll2003'
 CACHE = ROOT/'benchmarks'/'.cache'
 SETTINGS = {
-    'quick': dict(n=2000, seeds=(0,), epochs=5, teacher_epochs=1, batch=32, n_copies=1, small_epochs=10, n_extra=2000),
+    'quick': dict(n=2000, seeds=(0,), epochs=4, teacher_epochs=3, batch=32, n_copies=1, small_epochs=8, n_extra=1000),
     'full': dict(n=None, seeds=(0, 1, 2), epochs=8, teacher_epochs=3, batch=32, n_copies=1, small_epochs=20, n_extra=5000)}
 
 
