@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/app.html.md"""
 
 # %% ../nbs/04b_app.ipynb #7b9a4480
 from __future__ import annotations
-import copy, difflib, importlib, importlib.metadata, json, os, typing
+import copy, difflib, importlib, importlib.metadata, json, os, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +17,7 @@ from fastcore.docments import docments
 
 from .core import *
 from .metrics import *
+from .io import export_model, load_model_weights, atomic_write_text
 from .distributed import shard_loader
 from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
@@ -120,6 +121,16 @@ class Application:
 
     @property
     def work_dir(self) -> Path: return Path(self.cfg.output.work_dir)
+
+    def trained_once(self, model:nn.Module, name:str, fit) -> tuple[nn.Module, float]:
+        "`model` with the weights of `work_dir/name.pt` if a run made them, else `fit(model)` now and keep them there; and the seconds fitting took"
+        path = self.work_dir/f'{name}.pt'
+        if path.exists() and path.with_suffix('.json').exists():
+            info = json.loads(path.with_suffix('.json').read_text())
+            return load_model_weights(model, path), info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
+        t0 = time.perf_counter(); fit(model); secs = time.perf_counter() - t0
+        export_model(model, path); atomic_write_text(path.with_suffix('.json'), json.dumps(dict(seconds=secs)))
+        return model, secs
 
     # --- what every application writes
     def loaders(self, parts:set) -> tuple:

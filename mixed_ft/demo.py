@@ -156,16 +156,11 @@ class Digits(Application):
             except RuntimeError as e:
                 raise ConfigError(f"The teacher weights at {t.path} do not fit a DigitsCNN of width {t.width}: set [teacher] width "
                                   f"to the width the teacher was trained with ({str(e).splitlines()[0]})") from None
-        path = self.work_dir/f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, t.epochs, self.cfg.trainer.lr)[:12]}.pt"
-        if path.exists() and path.with_suffix('.json').exists():
-            self.teacher_seconds = json.loads(path.with_suffix('.json').read_text())['seconds']
-            return load_model_weights(m, path).eval()
         torch.manual_seed(d.split_seed); m = DigitsCNN(t.width)   # the teacher's initial weights are seeded too
-        t0 = time.perf_counter()
-        train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), t.epochs, lr=self.cfg.trainer.lr, seed=d.split_seed,
-                     device=self.cfg.trainer.device or None, progress=self.progress)
-        self.teacher_seconds = time.perf_counter() - t0
-        export_model(m, path); path.with_suffix('.json').write_text(json.dumps(dict(seconds=self.teacher_seconds)))
+        fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), t.epochs, lr=self.cfg.trainer.lr,
+                                     seed=d.split_seed, device=self.cfg.trainer.device or None, progress=self.progress)
+        name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, t.epochs, self.cfg.trainer.lr)[:12]}"
+        m, self.teacher_seconds = self.trained_once(m, name, fit)
         return m.eval()
     def info(self):
         tr, _, te = self.splits()

@@ -188,17 +188,11 @@ class NER(Application):
     def teacher(self): return self.memo('teacher', self._teacher)
     def _teacher(self):
         d, t = self.data(), self.cfg.teacher
-        path = self.work_dir/f"ner_teacher_{self.teacher_key()}.pt"
-        with torch.random.fork_rng(devices=[]):
-            set_seed(0); model = HFTagger(self.teacher_path(), len(d['names']))
-            if path.exists() and path.with_suffix('.json').exists():
-                load_model_weights(model, path); self.fine_tune_s = json.loads(path.with_suffix('.json').read_text())['fine_tune_s']
-            else:
-                t0 = time.perf_counter()
-                Trainer(model, None, Mapped(ner_loader(self.train_dataset(set()), t.batch_size), teacher_view), epochs=t.epochs, lr=t.lr,
-                        warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
-                self.fine_tune_s = time.perf_counter() - t0
-                export_model(model, path); path.with_suffix('.json').write_text(json.dumps(dict(fine_tune_s=self.fine_tune_s, n=len(d['train']))))
+        fit = lambda m: Trainer(m, None, Mapped(ner_loader(self.train_dataset(set()), t.batch_size), teacher_view), epochs=t.epochs, lr=t.lr,
+                                warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
+        with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
+            set_seed(0)
+            model, self.fine_tune_s = self.trained_once(HFTagger(self.teacher_path(), len(d['names'])), f"ner_teacher_{self.teacher_key()}", fit)
         return model.eval()
 
     def teacher_loader(self, dl): return Mapped(dl, teacher_view)

@@ -194,18 +194,12 @@ class TextClassification(Application):
     def teacher(self): return self.memo('teacher', self._teacher)
     def _teacher(self):
         ex, t = self.examples(), self.cfg.teacher
-        path = self.work_dir/f"text_teacher_{self.teacher_key()}.pt"
+        lr = t.lr or (1e-4 if len(ex['texts']) < 5000 else 3e-5)
+        fit = lambda m: Trainer(m, None, TeacherView(text_loader(self.train_dataset(set()), t.batch_size)), epochs=t.epochs, lr=lr,
+                                warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
         with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
-            set_seed(0); model = HFClassifier(self.teacher_path(), ex['n_classes'])
-            if path.exists() and path.with_suffix('.json').exists():
-                load_model_weights(model, path); self.fine_tune_s = json.loads(path.with_suffix('.json').read_text())['fine_tune_s']
-            else:
-                lr = t.lr or (1e-4 if len(ex['texts']) < 5000 else 3e-5)
-                t0 = time.perf_counter()
-                Trainer(model, None, TeacherView(text_loader(self.train_dataset(set()), t.batch_size)), epochs=t.epochs, lr=lr,
-                        warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
-                self.fine_tune_s = time.perf_counter() - t0
-                export_model(model, path); path.with_suffix('.json').write_text(json.dumps(dict(fine_tune_s=self.fine_tune_s, n=len(ex['texts']))))
+            set_seed(0)
+            model, self.fine_tune_s = self.trained_once(HFClassifier(self.teacher_path(), ex['n_classes']), f"text_teacher_{self.teacher_key()}", fit)
         return model.eval()
 
     def teacher_loader(self, dl): return TeacherView(dl)
