@@ -131,10 +131,9 @@ class NER(Application):
             return WordVocab.build(d['train'].tokens + (d['unlabelled'].tokens if d['unlabelled'] else []))
         return self.memo('vocab', make)
 
-    def dataset(self, data:Conll, labelled:bool=True, **kw) -> NerDataset:
+    def dataset(self, data:Conll, **kw) -> NerDataset:
         d = self.data()
-        ds = NerDataset(data, self.vocab(), d['names'], d['pos_names'], teacher_tokenizer=self.tokenizer(), max_len=self.cfg.data.max_len, **kw)
-        return ds
+        return NerDataset(data, self.vocab(), d['names'], d['pos_names'], teacher_tokenizer=self.tokenizer(), max_len=self.cfg.data.max_len, **kw)
 
     def transfer(self) -> dict:
         "Labelled and unlabelled sentences (ids 0..n-1, aug 0) and n_copies augmented copies (aug 1..n_copies)"
@@ -243,21 +242,13 @@ class NER(Application):
         d = self.data()
         batches = list(self.report_loader())
         with torch.random.fork_rng(devices=[]): s = self.student()
-        def speed(model, bs, keys):
-            model.eval(); n = sum(len(b['input_ids']) for b in bs); best = float('inf')
-            with torch.no_grad():
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    for b in bs: model(**{k: b[k] for k in keys})
-                    best = min(best, time.perf_counter() - t0)
-            return n / best
         out = dict(n_train=len(d['train']), n_dev=len(d['dev']), n_test=len(d['test']) if d['test'] else None,
                    n_unlabelled=len(d['unlabelled']) if d['unlabelled'] else 0, tags=d['names'], vocab=len(self.vocab()),
                    student_params=sum(p.numel() for p in s.parameters()), teacher=str(self.teacher_path()), teacher_epochs=self.cfg.teacher.epochs,
-                   student_sent_per_s=speed(s, batches, ('input_ids', 'attention_mask', 'chars')))
+                   student_sent_per_s=sentences_per_s(s, batches, keys=('input_ids', 'attention_mask', 'chars')))
         if 'teacher' in self._memo:
             t = self.teacher()
             out.update(teacher_params=sum(p.numel() for p in t.parameters()),
-                       teacher_sent_per_s=speed(t, [teacher_view(b) for b in batches], ('input_ids', 'attention_mask', 'first')),
+                       teacher_sent_per_s=sentences_per_s(t, [teacher_view(b) for b in batches], keys=('input_ids', 'attention_mask', 'first')),
                        teacher_fine_tune_s=self.fine_tune_s, cache_fill_s=getattr(self, 'cache_fill_s', None))
         return out
