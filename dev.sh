@@ -3,7 +3,8 @@
 #   bash dev.sh demo    set up .venv and run the main job (mixed-ft demo)
 #   bash dev.sh test    set up .venv and run the whole test suite (what .ci/run runs)
 # and one more for the docs:
-#   bash dev.sh docs    render the notebooks to HTML in _site/ (nbdev-docs when Quarto is installed)
+#   bash dev.sh docs    build the documentation site offline into _site/ (Sphinx over nbdev's processed notebooks, every
+#                       notebook run) and check it in headless Chromium; with Quarto installed, nbdev-docs too (_docs/)
 #
 # Settings (environment variables):
 #   PYTHON=python3.12     the interpreter that creates the virtual environment (default: python3)
@@ -74,21 +75,38 @@ case "$cmd" in
       skip=(--skip-file-glob '06_sst2*')
     fi
     "$VENV/bin/nbdev-test" "${skip[@]}" "$@"
-    # 3. integration, CLI and resume tests
+    # 3. the documentation site builds offline (prose and API entries; bash dev.sh docs also runs the notebooks) and
+    #    passes the structural checks; README.md is what nbs/index.ipynb generates
+    "$PY" tools/docs_site.py --no-exec --out _build/site_check
+    "$PY" tools/check_docs.py _build/site_check
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$(git status --porcelain -- README.md)" ]; then
+      echo "README.md differs from what nbs/index.ipynb generates: run python tools/docs_site.py and commit README.md"
+      git --no-pager diff --stat -- README.md; exit 1
+    fi
+    # 4. integration, CLI and resume tests
     "$PY" -m pytest tests/ -q -p no:cacheprovider
     echo "dev.sh test: all checks passed in $(( $(date +%s) - start ))s"
     ;;
   docs)
     setup dev
     export MPLBACKEND=Agg
-    if command -v quarto >/dev/null 2>&1; then "$VENV/bin/nbdev-docs"
-    else
-      echo "Quarto not found: rendering the processed notebooks to HTML with nbconvert instead of nbdev-docs"
-      "$PY" tools/docs_html.py
+    # the offline site: every notebook run (cells flagged slow/cuda left unrun), built by Sphinx into _site/
+    "$PY" tools/docs_site.py "$@"
+    if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing Debian's chromium for the browser check"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+      "$PY" tools/check_docs.py _site --browser --shots _site_shots
+    else
+      echo "no Chromium (Debian: apt-get install chromium): structural checks only"
+      "$PY" tools/check_docs.py _site
+    fi
+    # with Quarto, nbdev's own site as well (_docs/)
+    if command -v quarto >/dev/null 2>&1; then "$VENV/bin/nbdev-docs"; fi
     ;;
   *)
-    echo "usage: bash dev.sh demo [mixed-ft demo options] | test [nbdev-test options] | docs" >&2
+    echo "usage: bash dev.sh demo [mixed-ft demo options] | test [nbdev-test options] | docs [--no-exec]" >&2
     exit 2
     ;;
 esac
