@@ -24,6 +24,7 @@ def test_links_become_site_relative():
     assert docs_site.site_links('[index](index.ipynb)') == '[index](index.ipynb)'
     assert docs_site.site_links('[b](../benchmarks/BENCHMARKS.md)') == '[b](benchmarks.md)'
     assert docs_site.site_links(f'[site]({SITE}distill.html)') == '[site](distill.html)'
+    assert docs_site.site_links(f'[the site]({SITE})') == '[the site](index.ipynb)'
     # README links resolve from the repository root instead
     assert docs_site.readme_links('[00_core](00_core.ipynb) ![x](images/a.png) [b](../benchmarks/BENCHMARKS.md)') == \
         '[00_core](nbs/00_core.ipynb) ![x](nbs/images/a.png) [b](benchmarks/BENCHMARKS.md)'
@@ -76,6 +77,7 @@ def write_site(tmp_path, **pages):
     ('<pre>show_doc(kd_kl)</pre>', 'a show_doc call is visible'),
     ('<p><a href="missing.html">x</a></p>', "'missing.html' does not resolve"),
     ('<p><a href="a.html#nope">x</a></p>', 'has no anchor #nope in a.html'),
+    ('<p><a href="">x</a></p>', "a '' is empty"),
     ('<p><img src="images/none.png"></p>', "'images/none.png' does not resolve"),
     ('<p>Use <code class="docutils literal"><span class="pre">Trainer</span></code>.</p>', 'API names not linked to their entries: Trainer'),
 ])

@@ -40,7 +40,7 @@ class Page(HTMLParser):
         cls = set((a.get('class') or '').split())
         self.classes |= cls
         for k in ('href', 'src'):
-            if a.get(k) and tag in ('a', 'img', 'link', 'script', 'source'): self.links.append((tag, a[k]))
+            if k in a and a[k] is not None and tag in ('a', 'img', 'link', 'script', 'source'): self.links.append((tag, a[k]))
         if tag in self.VOID: return
         if tag == 'code' and not any(t in ('a', 'pre', 'code') for t, _, _ in self.stack): self._code = []
         hidden = tag in self.HIDDEN or 'hidden' in a or a.get('aria-hidden') == 'true' and tag == 'span' and False
@@ -107,6 +107,7 @@ def check_structure(site: Path, names: set = None) -> list:
 def _around(s, i, n=60): return repr(s[max(0, i - 20): i + n])
 
 def _resolve(site, page, url, parsed):
+    if not url.strip(): return 'is empty'
     u = urlsplit(url)
     if u.scheme or url.startswith('//'): return None if u.scheme in ('http', 'https', 'mailto', 'data', 'javascript') else 'has an unknown scheme'
     target = page if not u.path else (page.parent/unquote(u.path)).resolve()

@@ -8,8 +8,8 @@ does the site (navigation, search, previous/next, maths through a local MathJax)
     python tools/docs_site.py              # run every notebook (cells nbdev-test skips stay unrun), build _site/
     python tools/docs_site.py --no-exec    # prose and API entries only: fast, what CI checks
 
-Processed notebooks are cached in _build/run/proc/ (or _build/unrun/proc/), keyed by the notebook, this file and,
-for a run notebook, the package.
+Processed notebooks are cached in _build/run/proc/ (or _build/unrun/proc/), keyed by the notebook, nbdev's version
+and, for a run notebook, the package's source.
 """
 import argparse, hashlib, json, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,9 +35,12 @@ def page_name(nb: Path) -> str:
 def data_dir() -> Path: return Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
 
 # ---------------------------------------------------------------------------------------------- nbdev processing
+PROC_VERSION = '1'   # bump when _process changes what it writes
+
 def _fingerprint(nb: Path, execute: bool) -> str:
+    import nbdev
     h = hashlib.sha256(nb.read_bytes())
-    h.update(Path(__file__).read_bytes()); h.update(str(execute).encode())
+    h.update(f'{PROC_VERSION} {nbdev.__version__} {execute}'.encode())
     if execute:
         for f in sorted((ROOT/'mixed_ft').glob('*.py')): h.update(f.read_bytes())
     return h.hexdigest()
@@ -129,7 +132,7 @@ def _code_link(m):
 def site_links(md: str) -> str:
     "Links for the offline site: API entries and chapters relative, the benchmarks page inside the site"
     md = _re_site_code_link.sub(_code_link, md)
-    md = _re_site_link.sub(lambda m: f']({m.group(1)})', md)
+    md = _re_site_link.sub(lambda m: f"]({m.group(1) or 'index.ipynb'})", md)
     md = _re_nb_link.sub(lambda m: f"]({page_name(Path(m.group(1) + '.ipynb'))}.ipynb{m.group(2) or ''})", md)
     return _re_bench_link.sub(lambda m: f"](benchmarks.md{m.group(1) or ''})", md)
 
