@@ -23,6 +23,7 @@ def test_links_become_site_relative():
     assert docs_site.site_links('see [04_train](04_train.ipynb#resume)') == 'see [04_train](train.ipynb#resume)'
     assert docs_site.site_links('[index](index.ipynb)') == '[index](index.ipynb)'
     assert docs_site.site_links('[b](../benchmarks/BENCHMARKS.md)') == '[b](benchmarks.md)'
+    assert docs_site.site_links(f'[b]({docs_site.REPO_URL}benchmarks/BENCHMARKS.md#sst-2)') == '[b](benchmarks.md#sst-2)'
     assert docs_site.site_links(f'[site]({SITE}distill.html)') == '[site](distill.html)'
     assert docs_site.site_links(f'[the site]({SITE})') == '[the site](index.ipynb)'
     # README links resolve from the repository root instead
@@ -106,3 +107,15 @@ def test_readme_code_blocks_name_their_language():
     fences = [l for l in (ROOT/'README.md').read_text().splitlines() if l.startswith('```')]
     openings = fences[::2]
     assert openings and all(len(f) > 3 for f in openings), [f for f in openings if len(f) == 3]
+
+
+def test_quarto_site_settings_name_files_that_exist():
+    "For nbdev-docs with Quarto: the stylesheet _quarto.yml loads exists, and the sidebar lists every notebook"
+    import yaml
+    nbs = ROOT/'nbs'
+    quarto = yaml.safe_load((nbs/'_quarto.yml').read_text())
+    for css in [quarto['format']['html']['css']] if isinstance(quarto['format']['html']['css'], str) else quarto['format']['html']['css']:
+        assert (nbs/css).is_file(), css
+    for meta in quarto['metadata-files']: assert (nbs/meta).is_file(), meta
+    listed = yaml.safe_load((nbs/'sidebar.yml').read_text())['website']['sidebar']['contents']
+    assert sorted(listed) == sorted(p.name for p in nbs.glob('[!_.]*.ipynb')), "run nbdev-sidebar (nbdev-docs does)"

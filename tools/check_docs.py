@@ -5,18 +5,22 @@
 
 Structural checks, every HTML page: a real <title>; navigation (the sidebar's chapter list, and previous/next links on
 chapter pages); no visible `#|` directive, `In [n]:` prompt or `show_doc(` call; no maths left as raw `$...$` in the
-text; every local link and image resolves, anchors included. The browser check loads pages from a local server in
-Chromium, waits for MathJax, asserts that every formula was typeset and saves a screenshot of each page.
+text; every local link and image resolves, anchors included; backticked API names linked to their entries. The
+browser check (Playwright driving Debian's Chromium) loads pages from a local server, waits for MathJax, asserts that
+every formula was typeset, that the visible text holds no raw TeX or directive and that nothing was fetched from off
+the machine, and saves a screenshot of each page (or of the section a `#fragment` names).
 Exit status 1 when a check fails, with one line per problem.
 """
-import argparse, functools, http.server, os, re, shutil, socketserver, subprocess, sys, tempfile, threading
+import argparse, functools, http.server, os, re, shutil, socketserver, sys, threading
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 SKIP_DIRS = {'_static', '_sources', '_images', 'jupyter_execute'}
 NO_NAV = {'genindex.html', 'search.html', 'py-modindex.html'}   # Sphinx's own pages: titled, no previous/next
-BROWSER_PAGES = ['index.html', 'distill.html', 'train.html', 'sst2.html']
+# the pages the browser check loads; a #section is scrolled to, so a screenshot shows what the text there discusses
+BROWSER_PAGES = ['index.html', 'index.html#chapters', 'distill.html', 'distill.html#the-teacher-cache', 'train.html',
+                 'train.html#trainer', 'sst2.html', 'sst2.html#what-it-gives-and-what-it-costs', 'sst2.html#the-full-run']
 _re_prompt = re.compile(r'\b(?:In|Out)\s*\[\s*\d*\s*\]:')
 _re_raw_math = re.compile(r'\$\$?[^$\s][^$]{0,300}?\$')
 
@@ -43,7 +47,7 @@ class Page(HTMLParser):
             if k in a and a[k] is not None and tag in ('a', 'img', 'link', 'script', 'source'): self.links.append((tag, a[k]))
         if tag in self.VOID: return
         if tag == 'code' and not any(t in ('a', 'pre', 'code') for t, _, _ in self.stack): self._code = []
-        hidden = tag in self.HIDDEN or 'hidden' in a or a.get('aria-hidden') == 'true' and tag == 'span' and False
+        hidden = tag in self.HIDDEN or 'hidden' in a
         code = tag in ('code', 'pre', 'kbd', 'samp') or bool(cls & {'math', 'highlight', 'MathJax', 'MathJax_Display', 'MathJax_Preview'})
         self.stack.append((tag, hidden, code))
     def handle_endtag(self, tag):
@@ -129,38 +133,54 @@ def chromium():
 def _serve(site: Path):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *a): pass
-    handler = functools.partial(Quiet, directory=str(site))
-    srv = socketserver.TCPServer(('127.0.0.1', 0), handler)
+    srv = socketserver.TCPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(site)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
-def _chrome(exe, profile, *args):
-    flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-             '--disable-component-update', '--disable-sync', '--hide-scrollbars', f'--user-data-dir={profile}',
-             '--virtual-time-budget=20000', '--run-all-compositor-stages-before-draw']
-    return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=180)
+# in the page, once MathJax has typeset it: what a reader sees
+_READ_PAGE = """async () => {
+  if (window.MathJax && MathJax.Hub) await new Promise(done => MathJax.Hub.Queue(done));
+  const formulas = document.querySelectorAll('.math.notranslate').length;
+  const typeset = document.querySelectorAll('script[type^="math/tex"]').length;
+  return {title: document.title, formulas, typeset, text: document.body.innerText,
+          nav: document.querySelectorAll('.sidebar-tree a').length};
+}"""
 
 def check_browser(site: Path, shots: Path, pages=BROWSER_PAGES) -> list:
+    "Load pages in headless Chromium (driven by Playwright) from a local server; check what it shows; screenshot each"
     exe = chromium()
     if not exe: return ["no Chromium found (Debian: apt-get install chromium): the browser check did not run"]
+    try: from playwright.sync_api import sync_playwright
+    except ImportError: return ["Playwright is not installed (pip install playwright; it drives the system Chromium)"]
     shots.mkdir(parents=True, exist_ok=True)
     problems, srv = [], _serve(site)
+    args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+            '--disable-component-update', '--disable-sync']
     try:
-        with tempfile.TemporaryDirectory() as profile:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, args=args)
+            page = browser.new_page(viewport={'width': 1280, 'height': 1400})
+            offsite = []
+            page.on('request', lambda r: offsite.append(r.url) if not r.url.startswith(('http://127.0.0.1', 'data:', 'about:')) else None)
             for name in pages:
-                url = f'http://127.0.0.1:{srv.server_address[1]}/{name}'
-                r = _chrome(exe, profile, '--dump-dom', url)
-                pg = Page(); pg.feed(r.stdout); pg.close()
-                n_math = r.stdout.count('class="math notranslate')   # Sphinx's maths spans and blocks (MathJax adds its own "math")
-                typeset = len(re.findall(r'<script type="math/tex', r.stdout))
-                raw = [m for m in re.findall(r'\\\(|\\\[', ''.join(pg.prose))]
-                print(f"  {name}: title {' '.join(pg.title.split())!r}, {n_math} formulas, {typeset} typeset by MathJax")
-                if not pg.title.strip(): problems.append(f"{name}: no title in the browser")
-                if n_math and typeset < n_math: problems.append(f"{name}: {n_math - typeset} of {n_math} formulas not typeset")
-                if raw: problems.append(f"{name}: raw TeX delimiters visible after MathJax ran")
-                shot = shots/f"{Path(name).stem}.png"
-                _chrome(exe, profile, f'--screenshot={shot}', '--window-size=1280,1800', url)
-                if not shot.exists() or shot.stat().st_size < 10_000: problems.append(f"{name}: no screenshot")
+                path, _, frag = name.partition('#')
+                page.goto(f'http://127.0.0.1:{srv.server_address[1]}/{path}', wait_until='load')
+                seen = page.evaluate(_READ_PAGE)
+                if frag: page.evaluate("id => document.getElementById(id).scrollIntoView({behavior: 'instant'})", frag)
+                shot = shots/(name.replace('.html', '').replace('#', '--') + '.png')
+                page.screenshot(path=str(shot))
+                if frag: continue
+                print(f"  {name}: title {seen['title']!r}, {seen['nav']} sidebar links, {seen['formulas']} formulas, "
+                      f"{seen['typeset']} typeset by MathJax")
+                if not seen['title'].strip(): problems.append(f"{name}: no title in the browser")
+                if not seen['nav']: problems.append(f"{name}: no sidebar links in the browser")
+                if seen['typeset'] < seen['formulas']: problems.append(f"{name}: {seen['formulas'] - seen['typeset']} of {seen['formulas']} formulas not typeset")
+                if (m := _re_raw_math.search(seen['text'])) or (m := re.search(r'\\[(\[]', seen['text'])):
+                    problems.append(f"{name}: raw TeX visible in the browser: {_around(seen['text'], m.start())}")
+                for bad in ('#|', 'show_doc('):
+                    if bad in seen['text']: problems.append(f"{name}: {bad!r} visible in the browser")
+            if offsite: problems.append(f"the pages asked for {len(offsite)} resource(s) off this machine, e.g. {offsite[0]}")
+            browser.close()
     finally: srv.shutdown()
     return problems
 

@@ -8,8 +8,8 @@ does the site (navigation, search, previous/next, maths through a local MathJax)
     python tools/docs_site.py              # run every notebook (cells nbdev-test skips stay unrun), build _site/
     python tools/docs_site.py --no-exec    # prose and API entries only: fast, what CI checks
 
-Processed notebooks are cached in _build/run/proc/ (or _build/unrun/proc/), keyed by the notebook, nbdev's version
-and, for a run notebook, the package's source.
+Processed notebooks are cached in _build/run/proc/ (or _build/unrun/proc/), keyed by the notebook, the package's
+source, the [tool.nbdev] settings and nbdev's version.
 """
 import argparse, hashlib, json, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +25,7 @@ SITE_URL = 'https://mixed-ft.github.io/mixed_ft/'
 NEEDS_DATA = {'06_sst2': 'sst2/train.tsv'}
 # the sidebar's groups, by the notebooks' numeric prefixes
 GROUPS = [('Foundations', ('00',)), ('Strategies', ('01', '02', '03')), ('Training and experiments', ('04',)),
-          ('Applications', ('05',)), ('Tutorials', ('06', '07')), ('Reference', ('09', '10'))]
+          ('Applications', ('05',)), ('Tutorials', ('06', '07')), ('Reference', ('09', '10', '11'))]
 
 def page_name(nb: Path) -> str:
     "The page a notebook becomes: nbdev's rule, numeric prefix dropped (`03_distill` -> `distill`)"
@@ -38,11 +38,13 @@ def data_dir() -> Path: return Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/
 PROC_VERSION = '1'   # bump when _process changes what it writes
 
 def _fingerprint(nb: Path, execute: bool) -> str:
+    "What a processed notebook depends on: itself, the package (API entries, outputs) and the nbdev settings"
     import nbdev
     h = hashlib.sha256(nb.read_bytes())
     h.update(f'{PROC_VERSION} {nbdev.__version__} {execute}'.encode())
-    if execute:
-        for f in sorted((ROOT/'mixed_ft').glob('*.py')): h.update(f.read_bytes())
+    import tomllib
+    h.update(json.dumps(tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev'], sort_keys=True).encode())
+    for f in sorted((ROOT/'mixed_ft').glob('*.py')): h.update(f.read_bytes())
     return h.hexdigest()
 
 def _process(nb_path: str, out_path: str, execute: bool):
@@ -119,7 +121,9 @@ def process_notebooks(execute: bool, workers: int = 2) -> dict:
 _re_site_code_link = re.compile(r'\[`([^`]+)`\]\(' + re.escape(SITE_URL) + r'([^)\s]*)\)')
 _re_site_link = re.compile(r'\]\(' + re.escape(SITE_URL) + r'([^)\s]*)\)')
 _re_nb_link = re.compile(r'\]\((?:\./)?(\d+[a-zA-Z0-9]*_[\w.-]+|index)\.ipynb(#[^)\s]*)?\)')
-_re_bench_link = re.compile(r'\]\((?:\.\./)?benchmarks/BENCHMARKS\.md(#[^)\s]*)?\)')
+REPO_URL = 'https://github.com/mixed-ft/mixed_ft/blob/main/'
+# the benchmarks file: linked relative (from nbs/) or on GitHub (so README and a Quarto site resolve it); a page here
+_re_bench_link = re.compile(r'\]\((?:\.\./|' + re.escape(REPO_URL) + r')?benchmarks/BENCHMARKS\.md(#[^)\s]*)?\)')
 _re_showdoc_head = re.compile(r'^(#{2,5}) (\S+)[ \t]*$', re.M)
 _re_directive = re.compile(r'^\s*#\|\s*([\w-]+)\s*(?::\s*(.*?))?\s*$')
 
