@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import *
+from .core import mix_targets as core_mix_targets
 
 # %% auto #0
 __all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
-           'model_fingerprint', 'KD', 'mix_soft_targets', 'check_not_augmented', 'kd_weights', 'uniform_layer_map',
-           'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache']
+           'model_fingerprint', 'KD', 'mix_soft_targets', 'mix_targets', 'kd_mask', 'check_not_augmented', 'kd_weights',
+           'uniform_layer_map', 'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache',
+           'TopK', 'spread_rest']
 
 # %% ../nbs/03_distill.ipynb #494bfa73
 def _flat(s, t, mask):
@@ -146,7 +148,9 @@ class KD(Strategy):
     "Distillation term `kd` from a teacher, ensemble or cache"
     def __init__(self, teacher, # Teacher, TeacherEnsemble, or TeacherCache (optionally with a live teacher)
                  loss:str|Callable='kl', # 'kl', 'reverse_kl', 'jsd', 'mse', 'hard', or f(s, t, T, mask)
-                 temperature:float|Schedule=1., beta:float=0.5, mask_key:str|None='attention_mask', name:str='kd'):
+                 temperature:float|Schedule=1., beta:float=0.5,
+                 mask_key:str|None='attention_mask', # token level: the positions that count; 'labels' counts those with labels != -100
+                 name:str='kd'):
         if isinstance(loss, str):
             if loss not in KD_LOSSES: raise ValueError(f"unknown distillation loss {loss!r}; choose from {sorted(KD_LOSSES)}")
             fn = KD_LOSSES[loss]
@@ -154,29 +158,48 @@ class KD(Strategy):
         else: self.loss = loss
         self.teacher, self.T, self.mask_key, self.name, self.terms = teacher, as_schedule(temperature), mask_key, name, (name,)
         self.mix_logits = loss == 'mse'  # under mixup a cache's targets are mixed as logits for MSE, as distributions otherwise
-    def teacher_logits(self, batch:dict, ctx:Context) -> torch.Tensor:
+    def teacher_logits(self, batch:dict, ctx:Context, s:torch.Tensor|None=None) -> torch.Tensor:
+        "The teacher's logits for this batch; `s`, the student's logits, fills in a top-k cache's classes outside its k"
         T = self.T(ctx.step)
         check_not_augmented(self.teacher, batch)
         if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
-            t = self.teacher.lookup(batch)
-            return mix_targets(t, batch) if self.mix_logits else mix_soft_targets(t, batch, T)
+            t, partner = self.teacher.lookup(batch), None
+            if isinstance(t, TopK):
+                if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes outside "
+                                               "its k: call teacher_logits(batch, ctx, student_logits)")
+                if '_mix' in batch: partner = t.index(batch['_mix']['perm'].to(t.values.device)).logits(s)
+                t = t.logits(s)
+            return mix_targets(t, batch, partner) if self.mix_logits else mix_soft_targets(t, batch, T, partner)
         if isinstance(self.teacher, TeacherEnsemble): return self.teacher(batch, T=T)
         return self.teacher(batch)
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
-        t = self.teacher_logits(batch, ctx).to(out.logits.device)
+        t = self.teacher_logits(batch, ctx, out.logits).to(out.logits.device)
         if t.shape[-1] != out.logits.shape[-1]:
             raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation needs "
                              "the same label set (map the teacher's classes onto the student's, or train a matching head)")
-        mask = batch.get(self.mask_key) if (self.mask_key and out.logits.ndim == 3) else None
+        mask = kd_mask(batch, self.mask_key) if out.logits.ndim == 3 else None
         return {self.name: self.loss(out.logits, t, self.T(ctx.step), mask)}
 
-def mix_soft_targets(t:torch.Tensor, batch:dict, T:float=1.) -> torch.Tensor:
+def mix_soft_targets(t:torch.Tensor, batch:dict, T:float=1., partner:torch.Tensor|None=None) -> torch.Tensor:
     "Teacher logits (B, ..., C) of clean examples -> logits of the mixed examples' distributions at temperature T (identity unmixed)"
     m = batch.get('_mix')
     if m is None: return t
     lam = m['lam'].to(t.device, t.dtype)
-    return mixture_logits(torch.stack([t, t[m['perm'].to(t.device)]]), torch.stack([lam, 1 - lam]), T)
+    if partner is None: partner = t[m['perm'].to(t.device)]
+    return mixture_logits(torch.stack([t, partner]), torch.stack([lam, 1 - lam]), T)
+
+def mix_targets(t:torch.Tensor, batch:dict, partner:torch.Tensor|None=None) -> torch.Tensor:
+    "Targets mixed as the inputs were (core's `mix_targets`), with the partners' targets given when they are not `t[perm]`"
+    m = batch.get('_mix')
+    if m is None or partner is None: return core_mix_targets(t, batch)
+    lam = m['lam'].to(t.device, t.dtype).view(-1, *[1] * (t.ndim - 1))
+    return lam * t + (1 - lam) * partner
+
+def kd_mask(batch:dict, key:str|None) -> torch.Tensor|None:
+    "The positions token-level KD counts: `batch[key]`, or for `key='labels'` the positions whose label is not -100"
+    if not key or key not in batch: return None
+    return batch[key] != -100 if key == 'labels' else batch[key].bool()
 
 def _reads(teacher) -> set|None:
     "The batch keys a teacher reads (None: the batch as the student sees it)"
@@ -300,7 +323,7 @@ class TeacherCache:
             flat = lengths.ravel()
             self.offsets = (np.cumsum(flat) - flat).reshape(n_examples, n_aug)
         self.lengths = lengths
-        manifest = dict(format=1, teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
+        manifest = dict(format=2, teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
                         n_examples=n_examples, n_aug=n_aug, num_classes=num_classes, topk=topk,
                         positions=None if lengths is None else int(lengths.sum()))
         mpath = self.path/'manifest.json'
@@ -321,11 +344,45 @@ class TeacherCache:
         shape = (n_examples, n_aug, width) if lengths is None else (int(lengths.sum()), width)   # positions: one row each
         self.values = np.lib.format.open_memmap(self.path/'values.npy', mode, np.float16, shape)
         self.indices = np.lib.format.open_memmap(self.path/'indices.npy', mode, np.int32, shape) if topk else None
+        # top-k: per row the log of the mass outside the k classes, and the logits' log-normaliser
+        self.extra = np.lib.format.open_memmap(self.path/'extra.npy', mode, np.float32, (*shape[:-1], 2)) if topk else None
         self.filled = np.lib.format.open_memmap(self.path/'filled.npy', mode, np.bool_, (n_examples, n_aug))
         if mode == 'w+':
             tmp = mpath.with_suffix('.tmp'); tmp.write_text(json.dumps(manifest, indent=2)); os.replace(tmp, mpath)
         self.manifest, self.num_classes, self.topk = manifest, num_classes, topk
         if shared and is_main(): torch.distributed.barrier()
+
+# %% ../nbs/03_distill.ipynb #10c7d399
+class TopK:
+    "A top-k teacher cache's entries: the k largest log-probabilities (..., k) in descending order, their classes, and per row the log of the mass outside them and the logits' log-normaliser"
+    def __init__(self, values, indices, log_rest, lse, num_classes:int):
+        self.values, self.indices, self.log_rest, self.lse, self.num_classes = values, indices, log_rest, lse, num_classes
+    @property
+    def shape(self): return (*self.values.shape[:-1], self.num_classes)
+    def to(self, device): return TopK(*(f.to(device) for f in (self.values, self.indices, self.log_rest, self.lse)), self.num_classes)
+    def index(self, i): return TopK(self.values[i], self.indices[i], self.log_rest[i], self.lse[i], self.num_classes)
+    def logits(self, s:torch.Tensor) -> torch.Tensor:
+        "Teacher logits over all classes: the stored k exactly, the rest mass spread like the student's `s` (detached) outside them"
+        s = s.detach().float().to(self.values.device)
+        if s.shape != self.shape: raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {self.shape} differ")
+        keep = torch.zeros(self.shape, dtype=torch.bool, device=s.device).scatter_(-1, self.indices, True)
+        rest = spread_rest(F.log_softmax(s, -1), keep, self.log_rest[..., None], self.values[..., -1:])
+        lp = rest.masked_fill(keep, 0.).scatter(-1, self.indices, self.values)
+        return lp + self.lse[..., None]
+
+def spread_rest(ls, keep, log_rest, log_cap, rounds:int=10):
+    """Log-probabilities outside `keep` that add up to exp(log_rest), proportional to exp(ls) there, none above exp(log_cap):
+    classes that would exceed the cap are set to it and the rest of the mass is spread over the others (water-filling)"""
+    capped = torch.zeros_like(keep)
+    for _ in range(rounds):
+        free = ~keep & ~capped
+        lq = ls.masked_fill(~free, float('-inf'))
+        left = (log_rest.exp() - capped.sum(-1, keepdim=True) * log_cap.exp()).clamp_min(1e-30).log()
+        out = left + lq - torch.logsumexp(lq, -1, keepdim=True)
+        over = free & (out > log_cap)
+        if not over.any(): break
+        capped |= over
+    return torch.where(capped, log_cap.expand_as(out), out)
 
 # %% ../nbs/03_distill.ipynb #8fc01426
 def _ids(batch):
@@ -335,49 +392,45 @@ def _ids(batch):
     return idx, aug
 
 def _store(cache, where, lg):
-    if cache.topk:
-        lp = F.log_softmax(lg, -1).topk(cache.topk, -1)
-        cache.values[where] = lp.values.numpy().astype(np.float16); cache.indices[where] = lp.indices.numpy()
-    else: cache.values[where] = lg.numpy().astype(np.float16)
-
-def _load(cache, where, n) -> torch.Tensor:
-    v = torch.from_numpy(np.asarray(cache.values[where], dtype=np.float32))
-    if not cache.topk: return v
-    out = torch.full((n, cache.num_classes), float('-inf'))
-    return out.scatter_(1, torch.from_numpy(np.asarray(cache.indices[where], dtype=np.int64)), v)
+    "Write logits `lg` (rows, C) at `where`: as float16 logits, or the top k log-probabilities, their classes and what they leave out"
+    if not cache.topk:
+        cache.values[where] = lg.numpy().astype(np.float16); return
+    lp = F.log_softmax(lg, -1)
+    top = lp.topk(cache.topk, -1)
+    log_rest = torch.logsumexp(lp.scatter(-1, top.indices, float('-inf')), -1)   # -inf only when k is every class
+    cache.values[where] = top.values.numpy().astype(np.float16); cache.indices[where] = top.indices.numpy()
+    cache.extra[where] = torch.stack([log_rest, torch.logsumexp(lg, -1)], -1).numpy()
 
 @patch
 def put(self:TeacherCache, idx, aug, logits:torch.Tensor):
     "Store teacher logits (B, C) — or (B, T, C) in a cache with a position axis — for examples `idx` and augmentations `aug`"
     lg = logits.detach().float().cpu()
-    if self.lengths is not None:
+    if self.lengths is None: _store(self, (idx, aug), lg)
+    else:
         if lg.ndim != 3: raise ValueError(f"this cache has a position axis: put (B, T, C) logits, got shape {tuple(lg.shape)}")
         for r, (i, a) in enumerate(zip(idx, aug)):
             n, o = int(self.lengths[i, a]), int(self.offsets[i, a])
             if n > lg.shape[1]: raise ValueError(f"example {i} (augmentation {a}) has {n} positions in the cache, the teacher gave {lg.shape[1]}")
             _store(self, slice(o, o + n), lg[r, :n])
-        self.filled[idx, aug] = True
-        return
-    if self.topk:
-        lp = F.log_softmax(lg, -1).topk(self.topk, -1)
-        self.values[idx, aug] = lp.values.numpy().astype(np.float16); self.indices[idx, aug] = lp.indices.numpy()
-    else: self.values[idx, aug] = lg.numpy().astype(np.float16)
     self.filled[idx, aug] = True
 
+def _read(cache, arr, idx, aug, dtype) -> torch.Tensor:
+    "Stored rows of `arr` for entries (idx, aug): (B, ...), or (B, T, ...) with a position axis, zero past each entry's length"
+    if cache.lengths is None: return torch.from_numpy(np.asarray(arr[idx, aug], dtype=dtype))
+    ns = cache.lengths[idx, aug]
+    out = torch.zeros(len(idx), int(ns.max()) if len(idx) else 0, *arr.shape[1:], dtype=torch.from_numpy(np.zeros(0, dtype)).dtype)
+    for r, (i, a) in enumerate(zip(idx, aug)):
+        n, o = int(cache.lengths[i, a]), int(cache.offsets[i, a])
+        out[r, :n] = torch.from_numpy(np.asarray(arr[o:o + n], dtype=dtype))
+    return out
+
 @patch
-def get(self:TeacherCache, idx, aug) -> torch.Tensor:
-    "Stored logits (B, C) as float32 (top-k: log-probabilities on the stored classes, -inf elsewhere); (B, T, C) with a position axis, zero past each entry's length"
-    if self.lengths is not None:
-        ns = self.lengths[idx, aug]
-        out = torch.zeros(len(idx), int(ns.max()) if len(idx) else 0, self.num_classes)
-        for r, (i, a) in enumerate(zip(idx, aug)):
-            n, o = int(self.lengths[i, a]), int(self.offsets[i, a])
-            out[r, :n] = _load(self, slice(o, o + n), n)
-        return out
-    v = torch.from_numpy(np.asarray(self.values[idx, aug], dtype=np.float32))
+def get(self:TeacherCache, idx, aug):
+    "Stored logits (B, C) as float32, or a `TopK` for a top-k cache; (B, T, ...) with a position axis, zero past each entry's length"
+    v = _read(self, self.values, idx, aug, np.float32)
     if not self.topk: return v
-    out = torch.full((len(idx), self.num_classes), float('-inf'))
-    return out.scatter_(1, torch.from_numpy(np.asarray(self.indices[idx, aug], dtype=np.int64)), v)
+    extra = _read(self, self.extra, idx, aug, np.float32)
+    return TopK(v, _read(self, self.indices, idx, aug, np.int64), extra[..., 0], extra[..., 1], self.num_classes)
 
 @patch
 def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
@@ -393,8 +446,13 @@ def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
     ref = next(v for v in batch.values() if isinstance(v, torch.Tensor))
     out = self.get(idx, aug)
     if self.lengths is not None and 'attention_mask' in batch and batch['attention_mask'].shape[1] > out.shape[1]:
-        out = F.pad(out, (0, 0, 0, batch['attention_mask'].shape[1] - out.shape[1]))   # the batch is padded further
+        out = _pad_positions(out, batch['attention_mask'].shape[1])   # the batch is padded further
     return out.to(ref.device)
+
+def _pad_positions(x, n):
+    "Pad the position axis (dim 1) of logits or of a `TopK` to `n` with zeros"
+    if isinstance(x, TopK): return TopK(*(_pad_positions(f, n) for f in (x.values, x.indices, x.log_rest, x.lse)), x.num_classes)
+    return F.pad(x, (0, 0) * (x.ndim - 2) + (0, n - x.shape[1]))
 
 @patch
 def fill(self:TeacherCache, teacher, loader, progress:bool=True):
@@ -413,7 +471,7 @@ def fill(self:TeacherCache, teacher, loader, progress:bool=True):
 
 @patch
 def flush(self:TeacherCache):
-    for a in (self.values, self.indices, self.filled):
+    for a in (self.values, self.indices, self.extra, self.filled):
         if a is not None: a.flush()
 
 @patch
