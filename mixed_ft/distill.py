@@ -323,7 +323,8 @@ class TeacherCache:
             flat = lengths.ravel()
             self.offsets = (np.cumsum(flat) - flat).reshape(n_examples, n_aug)
         self.lengths = lengths
-        manifest = dict(format=2, teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
+        manifest = dict(format=2 if topk else 1,   # format 2: top-k entries keep their rest mass (extra.npy)
+                        teacher=teacher_fingerprint, data=data_fingerprint, kind=kind, dtype='float16',
                         n_examples=n_examples, n_aug=n_aug, num_classes=num_classes, topk=topk,
                         positions=None if lengths is None else int(lengths.sum()))
         mpath = self.path/'manifest.json'

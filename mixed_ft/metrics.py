@@ -16,8 +16,8 @@ import torch.distributed as dist
 from .core import *
 
 # %% auto #0
-__all__ = ['Metric', 'ClassCounts', 'Accuracy', 'MacroF1', 'ClassBalance', 'Loss', 'FunctionMetric', 'as_metrics', 'counted',
-           'accuracy', 'macro_f1', 'DegenerateResultWarning', 'degenerate_warnings', 'warn_degenerate']
+__all__ = ['Metric', 'ClassCounts', 'Accuracy', 'MacroF1', 'ClassBalance', 'Loss', 'Perplexity', 'FunctionMetric', 'as_metrics',
+           'counted', 'accuracy', 'macro_f1', 'DegenerateResultWarning', 'degenerate_warnings', 'warn_degenerate']
 
 # %% ../nbs/00b_metrics.ipynb #70056149
 class Metric:
@@ -92,6 +92,11 @@ class Loss(Metric):
         self.add('sum', classification_loss(logits, targets, reduction='sum'))  # its errors name out-of-range labels
         self.add('n', torch.tensor(float(targets.numel())))
     def compute(self): return {'loss': _ratio(self.state.get('sum', 0.), self.state.get('n', torch.tensor(0.)))}
+
+# %% ../nbs/00b_metrics.ipynb #db4fe1ed
+class Perplexity(Loss):
+    "exp of the mean cross-entropy over every counted position (a language model's perplexity)"
+    def compute(self): return {'perplexity': math.exp(super().compute()['loss'])}
 
 # %% ../nbs/00b_metrics.ipynb #e000f3db
 class FunctionMetric(Metric):
