@@ -1,4 +1,4 @@
-"""Load SmolLM2-135M from the pip package that ships it, keep a safetensors copy so it reloads in a second, measure perplexity with the streaming metrics, and make a student by dropping decoder layers — evenly, or the ones whose output is closest to their input.
+"""SmolLM2-135M from the pip package that ships it, reloaded in a second from a safetensors copy; perplexity with the streaming metrics; students made by dropping decoder blocks; text cut into training blocks; LoRA adapters through `peft`; and on-policy distillation, where the teacher scores the student's own continuations.
 
 Docs: https://mixed-ft.github.io/mixed_ft/causal_lm.html.md"""
 
@@ -18,8 +18,8 @@ from .io import atomic_write_text
 from .metrics import Perplexity
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'smollm2_gguf', 'gguf_to_safetensors', 'load_causal_lm', 'lm_targets', 'perplexity', 'decoder_layers',
-           'layer_importance', 'layers_to_keep', 'prune_layers']
+__all__ = ['SMOLLM2_GGUF', 'LORA_TARGETS', 'smollm2_gguf', 'gguf_to_safetensors', 'load_causal_lm', 'lm_targets', 'perplexity',
+           'decoder_layers', 'layer_importance', 'layers_to_keep', 'prune_layers', 'LMBlocks', 'add_lora', 'OnPolicy']
 
 # %% ../nbs/05e_causal_lm.ipynb #e65f53e0
 SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'
@@ -164,3 +164,59 @@ def prune_layers(model:nn.Module, keep:list[int]) -> nn.Module:
         for mod in layer.modules():
             if hasattr(mod, 'layer_idx'): mod.layer_idx = j
     return pruned
+
+# %% ../nbs/05e_causal_lm.ipynb #b488be11
+class LMBlocks(torch.utils.data.Dataset):
+    "Documents concatenated (each followed by the end-of-text token) and cut into blocks of `block` tokens, with next-token targets"
+    def __init__(self, texts:list[str], tokenizer, block:int=128):
+        if block < 2: raise ValueError(f"block must be at least 2 tokens, got {block}")
+        eos = tokenizer.eos_token_id
+        if eos is None: raise ValueError("the tokenizer has no end-of-text token (eos_token_id) to separate documents with")
+        ids = [t for doc in tokenizer(list(texts), add_special_tokens=False)['input_ids'] for t in (*doc, eos)]
+        n = len(ids) // block
+        if n == 0: raise ValueError(f"{len(ids)} tokens make no block of {block}: give more text or a smaller block")
+        self.ids = torch.tensor(ids[:n * block]).view(n, block)
+    def __len__(self): return len(self.ids)
+    def __getitem__(self, i):
+        x = self.ids[i]
+        return {'input_ids': x, 'attention_mask': torch.ones_like(x), 'y': lm_targets(x[None])[0], 'idx': torch.tensor(i)}
+
+# %% ../nbs/05e_causal_lm.ipynb #a81496ff
+LORA_TARGETS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
+
+def add_lora(model:nn.Module, r:int=8, alpha:int=16, dropout:float=0.,
+             targets:tuple|None=None, # module names to adapt (default: those of LORA_TARGETS the model has)
+            ):
+    "`model` with LoRA adapters from `peft` on its attention and MLP projections; everything else frozen"
+    from peft import LoraConfig, get_peft_model
+    have = {n.rsplit('.', 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    targets = [t for t in (targets or LORA_TARGETS) if t in have]
+    if not targets: raise ValueError(f"none of the LoRA target modules is in {type(model).__name__}: its linear layers are {sorted(have)}")
+    return get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type='CAUSAL_LM'))
+
+# %% ../nbs/05e_causal_lm.ipynb #b0c2d84c
+class OnPolicy(Strategy):
+    "With probability `lam`, replace a batch's continuation after `prompt` tokens by the student's own samples, for KD to score"
+    def __init__(self, lam:float=0.5, # the fraction of batches that are student-generated
+                 prompt:int=16, # tokens of each sequence kept as the prompt
+                 temperature:float=1., seed:int=0):
+        if not 0 <= lam <= 1: raise ValueError(f"lam must lie in [0, 1], got {lam}")
+        self.lam, self.prompt, self.temperature, self.name, self.terms = lam, prompt, temperature, 'on_policy', ()
+        self.gen = torch.Generator().manual_seed(seed)
+    def before_batch(self, batch:dict, ctx:Context) -> dict:
+        if not ctx.training or float(torch.rand((), generator=self.gen)) >= self.lam: return batch
+        x = batch['input_ids']
+        if x.shape[1] <= self.prompt: return batch
+        model, was_training = ctx.model, ctx.model.training
+        model.eval()
+        seq = x[:, :self.prompt]
+        with torch.no_grad():
+            for _ in range(x.shape[1] - self.prompt):   # plain sampling, the student's own distribution at `temperature`
+                logits = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[:, -1].float() / self.temperature
+                nxt = torch.multinomial(logits.softmax(-1).cpu(), 1, generator=self.gen).to(seq.device)
+                seq = torch.cat([seq, nxt], 1)
+        model.train(was_training)
+        kd_mask = torch.zeros_like(x, dtype=torch.bool); kd_mask[:, self.prompt - 1:-1] = True   # the positions that predict a sample
+        return {**batch, 'input_ids': seq, 'attention_mask': torch.ones_like(seq), 'y': torch.full_like(x, -100),
+                '_kd_mask': kd_mask, '_augmented': (*batch.get('_augmented', ()), 'input_ids')}
+    def loss_terms(self, out, batch, ctx): return {}

@@ -149,7 +149,7 @@ class KD(Strategy):
     def __init__(self, teacher, # Teacher, TeacherEnsemble, or TeacherCache (optionally with a live teacher)
                  loss:str|Callable='kl', # 'kl', 'reverse_kl', 'jsd', 'mse', 'hard', or f(s, t, T, mask)
                  temperature:float|Schedule=1., beta:float=0.5,
-                 mask_key:str|None='attention_mask', # token level: the positions that count; 'labels' counts those with labels != -100
+                 mask_key:str|None='attention_mask', # token level: the positions that count; a target key ('y', 'labels') counts those whose target is not -100
                  name:str='kd'):
         if isinstance(loss, str):
             if loss not in KD_LOSSES: raise ValueError(f"unknown distillation loss {loss!r}; choose from {sorted(KD_LOSSES)}")
@@ -197,9 +197,10 @@ def mix_targets(t:torch.Tensor, batch:dict, partner:torch.Tensor|None=None) -> t
     return lam * t + (1 - lam) * partner
 
 def kd_mask(batch:dict, key:str|None) -> torch.Tensor|None:
-    "The positions token-level KD counts: `batch[key]`, or for `key='labels'` the positions whose label is not -100"
+    "The positions token-level KD counts: a strategy's `_kd_mask`, else `batch[key]` — for a target key (`y`, `labels`), the positions whose target is not -100"
+    if '_kd_mask' in batch: return batch['_kd_mask']
     if not key or key not in batch: return None
-    return batch[key] != -100 if key == 'labels' else batch[key].bool()
+    return batch[key] != -100 if key in TARGET_KEYS else batch[key].bool()
 
 def _reads(teacher) -> set|None:
     "The batch keys a teacher reads (None: the batch as the student sees it)"
