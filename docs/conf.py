@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _meta = tomllib.loads((ROOT/'pyproject.toml').read_text())
 project = _meta['tool']['nbdev']['title']
 author = _meta['project']['authors'][0]['name']
+copyright = f"2026, {author}"
 html_title = project
 extensions = ['myst_nb', 'sphinx.ext.mathjax']
 exclude_patterns = ['_build', '**.ipynb_checkpoints']
