@@ -172,7 +172,7 @@ class Application:
 
 # %% ../nbs/04b_app.ipynb #65bbc923
 BUILTIN_APPS = {'digits': 'mixed_ft.demo:Digits', 'text-classification': 'mixed_ft.text_classification:TextClassification',
-                'ner': 'mixed_ft.ner_app:NER'}
+                'ner': 'mixed_ft.ner_app:NER', 'causal-lm': 'mixed_ft.causal_lm_app:CausalLM'}
 _REGISTERED = {}
 
 def register_app(cls:type[Application]) -> type[Application]:

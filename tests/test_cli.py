@@ -62,3 +62,32 @@ def test_train_distills_from_the_demo_teacher(cli_env, tmp_path):
     hist = json.loads((tmp_path/'kd'/'history.json').read_text())
     steps = [h for h in hist if 'loss/kd' in h]
     assert len(steps) == 2 * 3 and all(h['w/kd'] == 0.5 and h['w/ce'] == 0.5 for h in steps)
+
+
+def test_train_a_causal_lm_from_a_config(cli_env, tmp_path):
+    "`app = \"causal-lm\"`: a tiny Llama teacher saved as a Hugging Face folder, text files, DA+KD, progress bars on"
+    import random
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    words = 'the a cat dog sat ran on mat log and then it was very good'.split()
+    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(['<unk>', '<eos>'] + words)}, unk_token='<unk>'))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token='<unk>', eos_token='<eos>', pad_token='<eos>')
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(words) + 2, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                 num_key_value_heads=2, max_position_embeddings=64)).save_pretrained(tmp_path/'teacher')
+    tok.save_pretrained(tmp_path/'teacher')
+    rng = random.Random(0)
+    sents = ['the cat sat on the mat', 'a dog ran on a log', 'then it was very good']
+    for split, n in (('train', 200), ('valid', 30)): (tmp_path/f'{split}.txt').write_text('\n'.join(rng.choice(sents) for _ in range(n)))
+    (tmp_path/'run.toml').write_text('app = "causal-lm"\n[data]\ntrain = "train.txt"\nvalid = "valid.txt"\nblock = 16\nbatch_size = 16\n'
+                                     '[model]\nkeep = 2\n[teacher]\npath = "teacher"\n[strategies]\nset = "DA+KD"\n[trainer]\nepochs = 3\nlr = 3e-3\n'
+                                     '[output]\ndir = "runs/lm"\n')
+    r = run(['train', 'run.toml'], cli_env, cwd=tmp_path)
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert res['valid_perplexity'] < 10, res       # 17 tokens: guessing would be 17 (the tiny teacher is untrained)
+    hist = json.loads((tmp_path/'runs'/'lm'/'history.json').read_text())
+    assert any('loss/kd' in h for h in hist) and (tmp_path/'runs'/'lm'/'model.pt').exists()
+    r = run(['train', '--example', 'causal-lm'], cli_env)
+    assert r.returncode == 0 and 'app = "causal-lm"' in r.stdout and 'kd_loss = "kl"' in r.stdout
