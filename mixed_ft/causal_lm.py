@@ -209,12 +209,19 @@ class OnPolicy(Strategy):
         if x.shape[1] <= self.prompt: return batch
         model, was_training = ctx.model, ctx.model.training
         model.eval()
-        seq = x[:, :self.prompt]
-        with torch.no_grad():
-            for _ in range(x.shape[1] - self.prompt):   # plain sampling, the student's own distribution at `temperature`
-                logits = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[:, -1].float() / self.temperature
-                nxt = torch.multinomial(logits.softmax(-1).cpu(), 1, generator=self.gen).to(seq.device)
-                seq = torch.cat([seq, nxt], 1)
+        seq, n = x[:, :self.prompt], x.shape[1] - self.prompt
+        pad = getattr(getattr(model, 'config', None), 'eos_token_id', None)
+        pad = (pad[0] if isinstance(pad, (list, tuple)) else pad) or 0
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=self.gen)))   # seeded by the strategy's generator
+            if hasattr(model, 'generate'):   # a Hugging Face model: sampling with the key-value cache, exactly n new tokens
+                seq = model.generate(input_ids=seq, attention_mask=torch.ones_like(seq), max_new_tokens=n, min_new_tokens=n,
+                                     do_sample=True, temperature=self.temperature, top_k=0, top_p=1.0,
+                                     pad_token_id=pad)
+            else:
+                for _ in range(n):           # any other model: plain sampling, the whole prefix each step
+                    logits = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[:, -1].float() / self.temperature
+                    seq = torch.cat([seq, torch.multinomial(logits.softmax(-1), 1)], 1)
         model.train(was_training)
         kd_mask = torch.zeros_like(x, dtype=torch.bool); kd_mask[:, self.prompt - 1:-1] = True   # the positions that predict a sample
         return {**batch, 'input_ids': seq, 'attention_mask': torch.ones_like(seq), 'y': torch.full_like(x, -100),
