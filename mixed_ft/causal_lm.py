@@ -49,7 +49,8 @@ def gguf_to_safetensors(gguf:str|Path, # a .gguf file
     gguf = Path(gguf)
     if not gguf.is_file(): raise FileNotFoundError(f"no GGUF file at {gguf}")
     cache_dir = Path(cache_dir or os.environ.get('MIXED_FT_MODELS', Path.home()/'.cache'/'mixed_ft'/'models'))
-    out = cache_dir/f"{gguf.stem}-{_file_fingerprint(gguf)}"
+    fp = _file_fingerprint(gguf)
+    out = cache_dir/f"{gguf.stem}-{fp}"
     if (out/'done.json').is_file(): return out
     tmp = out.with_name(out.name + '.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
@@ -58,7 +59,7 @@ def gguf_to_safetensors(gguf:str|Path, # a .gguf file
     model.hf_quantizer = None                     # dequantized already; with the GGUF quantizer attached, saving is refused
     model.config.__dict__.pop('quantization_config', None)
     model.save_pretrained(tmp); tok.save_pretrained(tmp)
-    atomic_write_text(tmp/'done.json', json.dumps({'gguf': str(gguf), 'fingerprint': _file_fingerprint(gguf)}))
+    atomic_write_text(tmp/'done.json', json.dumps({'gguf': str(gguf), 'fingerprint': fp}))
     if out.exists(): shutil.rmtree(out)
     os.replace(tmp, out)                          # a crash mid-conversion leaves no half folder under the final name
     return out
@@ -151,10 +152,10 @@ def layers_to_keep(n_layers:int, n_keep:int, rule:str='uniform', importance:torc
 def prune_layers(model:nn.Module, keep:list[int]) -> nn.Module:
     "A copy of `model` with only the decoder blocks `keep` (in order), its config and layer indices updated"
     pruned = copy.deepcopy(model)
-    layers = decoder_layers(pruned)
+    owner, name = _layers_owner(pruned)
+    layers = getattr(owner, name)
     if not keep or sorted(set(keep)) != list(keep) or keep[-1] >= len(layers):
         raise ValueError(f"keep must be increasing layer indices below {len(layers)}, got {keep}")
-    owner, name = _layers_owner(pruned)
     setattr(owner, name, nn.ModuleList([layers[i] for i in keep]))
     cfg = pruned.config
     for k, v in list(vars(cfg).items()):
@@ -207,7 +208,8 @@ class OnPolicy(Strategy):
         if not ctx.training or float(torch.rand((), generator=self.gen)) >= self.lam: return batch
         x = batch['input_ids']
         if x.shape[1] <= self.prompt: return batch
-        model, was_training = ctx.model, ctx.model.training
+        model = unwrap_model(ctx.model)   # generate on the module under DDP / torch.compile
+        was_training = model.training
         model.eval()
         seq, n = x[:, :self.prompt], x.shape[1] - self.prompt
         pad = getattr(getattr(model, 'config', None), 'eos_token_id', None)

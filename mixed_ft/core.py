@@ -248,12 +248,14 @@ class Strategy:
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r})"
 
 # %% ../nbs/00_core.ipynb #48916bf2
-def mix_targets(t:torch.Tensor, batch:dict) -> torch.Tensor:
+def mix_targets(t:torch.Tensor, batch:dict,
+                partner:torch.Tensor|None=None, # the partners' targets, when they are not `t[perm]`
+               ) -> torch.Tensor:
     "Mix per-example targets `t` (B, ...) as the batch's inputs were mixed (identity when the batch is not mixed)"
     m = batch.get('_mix')
     if m is None: return t
     lam = m['lam'].to(t.device, t.dtype if t.is_floating_point() else torch.float32).view(-1, *[1] * (t.ndim - 1))
-    return lam * t + (1 - lam) * t[m['perm'].to(t.device)]
+    return lam * t + (1 - lam) * (t[m['perm'].to(t.device)] if partner is None else partner)
 
 # %% ../nbs/00_core.ipynb #9429c137
 class LabelLoss(Strategy):

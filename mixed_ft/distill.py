@@ -18,11 +18,10 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import *
-from .core import mix_targets as core_mix_targets
 
 # %% auto #0
 __all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
-           'model_fingerprint', 'KD', 'mix_soft_targets', 'mix_targets', 'kd_mask', 'check_not_augmented', 'kd_weights',
+           'model_fingerprint', 'KD', 'mix_soft_targets', 'kd_mask', 'check_not_augmented', 'kd_weights',
            'uniform_layer_map', 'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache',
            'TopK', 'spread_rest']
 
@@ -188,13 +187,6 @@ def mix_soft_targets(t:torch.Tensor, batch:dict, T:float=1., partner:torch.Tenso
     lam = m['lam'].to(t.device, t.dtype)
     if partner is None: partner = t[m['perm'].to(t.device)]
     return mixture_logits(torch.stack([t, partner]), torch.stack([lam, 1 - lam]), T)
-
-def mix_targets(t:torch.Tensor, batch:dict, partner:torch.Tensor|None=None) -> torch.Tensor:
-    "Targets mixed as the inputs were (core's `mix_targets`), with the partners' targets given when they are not `t[perm]`"
-    m = batch.get('_mix')
-    if m is None or partner is None: return core_mix_targets(t, batch)
-    lam = m['lam'].to(t.device, t.dtype).view(-1, *[1] * (t.ndim - 1))
-    return lam * t + (1 - lam) * partner
 
 def kd_mask(batch:dict, key:str|None) -> torch.Tensor|None:
     "The positions token-level KD counts: a strategy's `_kd_mask`, else `batch[key]` — for a target key (`y`, `labels`), the positions whose target is not -100"

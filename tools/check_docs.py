@@ -11,7 +11,7 @@ every formula was typeset, that the visible text holds no raw TeX or directive a
 the machine, and saves a screenshot of each page (or of the section a `#fragment` names).
 Exit status 1 when a check fails, with one line per problem.
 """
-import argparse, functools, http.server, os, re, shutil, socketserver, sys, threading
+import argparse, functools, http.server, re, shutil, socketserver, sys, threading
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -121,7 +121,7 @@ def _resolve(site, page, url, parsed):
     try: target.relative_to(site.resolve())
     except ValueError: return 'points outside the site'
     if u.fragment and target.suffix == '.html':
-        ids = (parsed.get(target) or parsed.get(Path(os.path.relpath(target))) or parse(target)).ids
+        ids = (parsed.get(target) or parse(target)).ids
         if unquote(u.fragment) not in ids: return f"has no anchor #{u.fragment} in {target.name}"
     return None
 
