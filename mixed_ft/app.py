@@ -169,10 +169,13 @@ class Application:
     def fingerprint(self) -> str:
         "What a run depends on beyond its config (file contents, the teacher's weights): part of a finished run's key"
         return ''
+    def save_assets(self, out:Path):
+        "Write what a reader of the exported model needs besides its weights (a vocabulary, the model's shape) to `out`"
 
 # %% ../nbs/04b_app.ipynb #65bbc923
 BUILTIN_APPS = {'digits': 'mixed_ft.demo:Digits', 'text-classification': 'mixed_ft.text_classification:TextClassification',
-                'ner': 'mixed_ft.ner_app:NER', 'causal-lm': 'mixed_ft.causal_lm_app:CausalLM'}
+                'ner': 'mixed_ft.ner_app:NER', 'causal-lm': 'mixed_ft.causal_lm_app:CausalLM',
+                'translation': 'mixed_ft.translation_app:Translation'}
 _REGISTERED = {}
 
 def register_app(cls:type[Application]) -> type[Application]:
@@ -352,7 +355,7 @@ def score_model(model:nn.Module, dl, metrics:list, device:str|None=None) -> dict
     "Metrics of a trained `model` (a student, a teacher) over `dl`, in eval mode"
     device, was = default_device(device), model.training
     model.to(device).eval()
-    try: return score_batches(((as_outputs(call_model(model, b)), b) for b in (to_device(as_batch(x), device) for x in dl)), metrics)
+    try: return score_batches(((as_outputs(call_model(model, b)), b) for b in (to_device(as_batch(x), device) for x in dl)), metrics, model)
     finally: model.train(was)
 
 def teacher_scores(app:Application) -> dict:

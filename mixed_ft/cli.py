@@ -110,7 +110,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True, over
     trainer.fit(resume_from=out if resume else None)
     res = {f'{app.report_split}_{k}': v for k, v in report(app, trainer).items()}
     if is_main():  # one writer under torchrun
-        export_model(trainer.model, out/'model.pt')
+        export_model(trainer.model, out/'model.pt'); app.save_assets(out)
         atomic_write_text(out/'history.json', json.dumps(trainer.history))
         trainer.plot_history(out/'history.png')
     return res

@@ -162,7 +162,7 @@ class KD(Strategy):
         T = self.T(ctx.step)
         check_not_augmented(self.teacher, batch)
         if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
-            t, partner = self.teacher.lookup(batch), None
+            t, partner = self.teacher.lookup(batch, s.shape[1] if s is not None and s.ndim == 3 else None), None
             if isinstance(t, TopK):
                 if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes outside "
                                                "its k: call teacher_logits(batch, ctx, student_logits)")
@@ -427,7 +427,9 @@ def get(self:TeacherCache, idx, aug):
     return TopK(v, _read(self, self.indices, idx, aug, np.int64), extra[..., 0], extra[..., 1], self.num_classes)
 
 @patch
-def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
+def lookup(self:TeacherCache, batch:dict,
+           width:int|None=None, # positions of the batch's outputs (a position-axis cache pads to it; default: the attention mask's width)
+          ) -> torch.Tensor:
     "The batch's teacher logits, computing and storing missing entries with the live teacher"
     idx, aug = _ids(batch)
     miss = ~self.filled[idx, aug]
@@ -439,8 +441,9 @@ def lookup(self:TeacherCache, batch:dict) -> torch.Tensor:
         self.put(idx[miss], aug[miss], self.teacher(sub))
     ref = next(v for v in batch.values() if isinstance(v, torch.Tensor))
     out = self.get(idx, aug)
-    if self.lengths is not None and 'attention_mask' in batch and batch['attention_mask'].shape[1] > out.shape[1]:
-        out = _pad_positions(out, batch['attention_mask'].shape[1])   # the batch is padded further
+    if width is None and 'attention_mask' in batch: width = batch['attention_mask'].shape[1]
+    if self.lengths is not None and width is not None and width > out.shape[1]:
+        out = _pad_positions(out, width)   # the batch is padded further than its longest entry
     return out.to(ref.device)
 
 def _pad_positions(x, n):

@@ -207,10 +207,12 @@ def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation da
              extra:Iterable[Metric]=(), # metrics for this evaluation only, e.g. ClassBalance()
             ) -> dict:
     "Loss and metrics over `dl`, accumulated batch by batch (and across processes under torchrun)"
-    return score_batches(self.eval_batches(dl if dl is not None else self.valid_dl), [*self.metrics, *extra])
+    return score_batches(self.eval_batches(dl if dl is not None else self.valid_dl), [*self.metrics, *extra], self.model)
 
 def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.eval_batches`
-                  metrics:Iterable[Metric]) -> dict:
+                  metrics:Iterable[Metric],
+                  model:nn.Module|None=None, # handed to metrics that decode the batch themselves (`needs_model`: BLEU of translations)
+                 ) -> dict:
     "Stream `pairs` through fresh copies of `metrics`; their results, reduced across processes under torchrun"
     metrics = [copy.deepcopy(m) for m in metrics]
     for m in metrics: m.reset()
@@ -218,7 +220,10 @@ def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.e
         if not any(k in b for k in TARGET_KEYS): raise ValueError("evaluate needs batches with targets ('y' or 'labels'); use predict for unlabelled data.")
         target, flat = get_target(b), None
         for m in metrics:
-            if getattr(m, 'sequences', False): m.update_sequences(out.logits, target)   # whole sentences (entity F1)
+            if getattr(m, 'needs_model', False):   # decodes the batch itself (BLEU of translations)
+                if model is None: raise ValueError(f"{m!r} decodes with the model: pass it to score_batches(..., model=...)")
+                m.update_model(model, b)
+            elif getattr(m, 'sequences', False): m.update_sequences(out.logits, target)   # whole sentences (entity F1)
             else:
                 if flat is None: flat = counted(out.logits, target)   # the positions that count, flattened
                 m.update(*flat)
