@@ -95,6 +95,7 @@ class Application:
     choices:ClassVar[dict] = {}      # (section, key) -> allowed values
     minimum:ClassVar[dict] = {}      # (section, key) -> (smallest allowed value, what it means)
     metric:ClassVar[str] = 'accuracy' # the headline metric of tables and comparisons
+    percent:ClassVar[bool] = True     # the metrics are fractions, shown as percentages (False: shown as they are, e.g. BLEU, perplexity)
     select:ClassVar[str|None] = None # an evaluation result to select the best epoch on (e.g. 'valid_entity_f1'); None: the last epoch
 
     def __init__(self, cfg:RunConfig|None=None, progress:bool=True):

@@ -84,6 +84,7 @@ class CausalLM(Application):
                ('model', 'keep'): (1, 'at least 1'), ('model', 'lora_r'): (0, '0 (off) or a positive rank'),
                ('teacher', 'importance_blocks'): (1, 'at least 1'), ('strategies', 'prompt'): (1, 'at least 1')}
     metric = 'perplexity'
+    percent = False
     report_split = 'valid'
 
     # --- data

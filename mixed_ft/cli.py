@@ -169,7 +169,7 @@ def ablate(config:str=None, # TOML config of any application with an [ablate] se
     override(cfg, {('ablate', 'sets'): sets and sets.split(','), ('ablate', 'seeds'): seeds and _ints(seeds, 'seeds'),
                    ('trainer', 'epochs'): epochs, ('data', 'n_train'): n_train, ('ablate', 'out'): out})
     res = run_ablation(get_app(cfg.app)(cfg, progress=not no_progress))
-    print(ablation_table(res['summary'], res['metric'], res['info']) + f"\n\nSaved {cfg.ablate.out}/ablation.json, ablation.md and ablation.png.")
+    print(ablation_table(res['summary'], res['metric'], res['info'], res['percent']) + f"\n\nSaved {cfg.ablate.out}/ablation.json, ablation.md and ablation.png.")
 
 def apps():
     "List the applications (a config names one with app = \"...\")"

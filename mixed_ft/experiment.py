@@ -68,49 +68,54 @@ def summarize(runs:list[dict], metric:str, baseline:str|None='plain') -> dict:
     return out
 
 # %% ../nbs/04c_experiment.ipynb #5e229dd9
-def _pct(x): return '—' if x is None else f"{100 * x:.1f}"
+def _num(x, percent:bool=True, sign:str='') -> str:
+    "A score as the tables show it: a fraction as a percentage, or (percent False: BLEU, perplexity) as it is"
+    return '—' if x is None else f"{(100 * x if percent else x):{sign}.1f}"
 
-def table_header(metric:str, info:dict|None) -> str:
+def table_header(metric:str, info:dict|None, percent:bool=True) -> str:
     "The line above an ablation table: the teacher's score and the majority-class rate, the two numbers a result must beat"
-    info = info or {}
-    parts = [f"{name}: {100 * info[k]:.1f}%" for k, name in (('teacher_score', f'teacher {metric}'), ('majority_rate', 'majority class'))
-             if info.get(k) is not None]
-    return ('; '.join(parts) + ' (always predicting the majority class scores that).') if parts else ''
+    info, unit = info or {}, '%' if percent else ''
+    parts = ([f"teacher {metric}: {_num(info['teacher_score'], percent)}{unit}"] if info.get('teacher_score') is not None else []) + \
+            ([f"majority class: {_num(info['majority_rate'])}%"] if info.get('majority_rate') is not None else [])
+    return ('; '.join(parts) + (' (always predicting the majority class scores that).' if info.get('majority_rate') is not None else '.')) if parts else ''
 
-def ablation_table(summary:dict, metric:str='accuracy', info:dict|None=None) -> str:
+def ablation_table(summary:dict, metric:str='accuracy', info:dict|None=None,
+                   percent:bool=True, # scores are fractions, shown as percentages (False: shown as they are, e.g. BLEU or perplexity)
+                  ) -> str:
     "Markdown: per set mean ± std, 95% CI, paired difference to the baseline with its CI, per-seed scores, seconds per run"
-    head = table_header(metric, info)
+    head = table_header(metric, info, percent)
     lines = ([head, ''] if head else []) + [
-             f"| set | {metric} (%) | 95% CI | vs baseline (paired) | 95% CI of the difference | per seed | s / run |",
+             f"| set | {metric}{' (%)' if percent else ''} | 95% CI | vs baseline (paired) | 95% CI of the difference | per seed | s / run |",
              "|---|---:|---|---:|---|---|---:|"]
     for name, r in summary.items():
         d = r.get('diff')
-        ci = lambda c, sign='': f"[{100 * c[0]:{sign}.1f}, {100 * c[1]:{sign}.1f}]" if c else '—'
-        dif = (f"{100 * d['mean']:+.1f}", ci(d['ci95'], '+')) if d else ('—', '—')
-        sd = f" ± {_pct(r['std'])}" if r['std'] is not None else ''
-        lines.append(f"| {name} | {_pct(r['mean'])}{sd} | {ci(r['ci95'])} | {dif[0]} | {dif[1]} | "
-                     f"{', '.join(_pct(x) for x in r['scores'])} | {r['seconds']:.1f} |")
+        ci = lambda c, sign='': f"[{_num(c[0], percent, sign)}, {_num(c[1], percent, sign)}]" if c else '—'
+        dif = (_num(d['mean'], percent, '+'), ci(d['ci95'], '+')) if d else ('—', '—')
+        sd = f" ± {_num(r['std'], percent)}" if r['std'] is not None else ''
+        lines.append(f"| {name} | {_num(r['mean'], percent)}{sd} | {ci(r['ci95'])} | {dif[0]} | {dif[1]} | "
+                     f"{', '.join(_num(x, percent) for x in r['scores'])} | {r['seconds']:.1f} |")
     return '\n'.join(lines)
 
-def plot_ablation(summary:dict, metric:str='accuracy', path=None):
+def plot_ablation(summary:dict, metric:str='accuracy', path=None, percent:bool=True):
     "Each set's seeds as dots, its mean with the 95% CI as a bar"
     import matplotlib.pyplot as plt
+    k = 100 if percent else 1
     fig, ax = plt.subplots(figsize=(1.3 * len(summary) + 2, 3.6))
     for i, (name, r) in enumerate(summary.items()):
-        ax.scatter([i] * len(r['scores']), [100 * x for x in r['scores']], s=14, color='gray', zorder=3)
-        err = [[100 * (r['mean'] - r['ci95'][0])], [100 * (r['ci95'][1] - r['mean'])]] if r['ci95'] else None
-        ax.errorbar(i, 100 * r['mean'], yerr=err, fmt='o', color='C0', capsize=4, zorder=4)
-    ax.set_xticks(range(len(summary)), list(summary)); ax.set_ylabel(f'{metric} (%)'); ax.set_title('mean and 95% CI over seeds')
+        ax.scatter([i] * len(r['scores']), [k * x for x in r['scores']], s=14, color='gray', zorder=3)
+        err = [[k * (r['mean'] - r['ci95'][0])], [k * (r['ci95'][1] - r['mean'])]] if r['ci95'] else None
+        ax.errorbar(i, k * r['mean'], yerr=err, fmt='o', color='C0', capsize=4, zorder=4)
+    ax.set_xticks(range(len(summary)), list(summary)); ax.set_ylabel(f"{metric}{' (%)' if percent else ''}"); ax.set_title('mean and 95% CI over seeds')
     fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=120)
     return fig
 
-def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accuracy', info:dict|None=None) -> Path:
+def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accuracy', info:dict|None=None, percent:bool=True) -> Path:
     "Write ablation.json, ablation.md and ablation.png to `out`"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out/'ablation.json').write_text(json.dumps(dict(info=info or {}, metric=metric, runs=runs, summary=summary), indent=2))
-    (out/'ablation.md').write_text(ablation_table(summary, metric, info) + '\n')
-    plot_ablation(summary, metric, out/'ablation.png')
+    (out/'ablation.md').write_text(ablation_table(summary, metric, info, percent) + '\n')
+    plot_ablation(summary, metric, out/'ablation.png', percent)
     return out
 
 # %% ../nbs/04c_experiment.ipynb #472486ba
@@ -140,7 +145,7 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
         tr = build_trainer(app, name, seed, progress=False)
         t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
         res = report(app, tr, f'{name} (seed {seed})')
-        scores = {metric: res[metric], 'train_s': train_s, **{k: res[k] for k in ('top_pred_share', 'majority_rate') if k in res}}
+        scores = {**{k: v for k, v in res.items() if isinstance(v, (int, float))}, 'train_s': train_s}   # every figure of the report
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, 'a') as f: f.write(json.dumps({'key': key, 'scores': scores}) + '\n')
         return scores
@@ -149,6 +154,6 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     summary = summarize(runs, metric, 'plain' if 'plain' in sets else None)
     label = f"{app.report_split} {metric}"
     info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, metric=label,
-                teacher_score=t_res.get(metric), majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
-    if out: save_ablation(runs, summary, out, label, info)
-    return dict(runs=runs, summary=summary, info=info, metric=label)
+                teacher_score=t_res.get(metric), teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))}, majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
+    if out: save_ablation(runs, summary, out, label, info, app.percent)
+    return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent)

@@ -110,6 +110,7 @@ class Translation(Application):
                ('data', 'n_copies'): (0, '0 or more'), ('model', 'beam'): (1, 'at least 1'), ('strategies', 'kd_beam'): (1, 'at least 1'),
                ('strategies', 'topk'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1')}
     metric = 'bleu_beam'
+    percent = False   # BLEU and chrF are on a 0-100 scale already
     select = 'valid_bleu'
 
     def __init__(self, cfg=None, progress=True):
@@ -215,12 +216,13 @@ def teacher_translations(self:Translation) -> list[list[int]]:
         s, m = self.cfg.strategies, self.cfg.model
         src = self.encoded('train').src
         path = self.work_dir/f"mt_seqkd_{self.teacher_key()}_{data_fingerprint(src, s.kd_beam, m.alpha)}.json"
-        if path.exists(): return json.loads(path.read_text())
-        t0 = time.perf_counter()
-        ids = translate_all(self.teacher(), src, s.kd_beam, m.alpha, progress=self.progress, device=self.cfg.trainer.device or None)
-        self.seqkd_s = time.perf_counter() - t0
-        atomic_write_text(path, json.dumps(ids))
-        return ids
+        if not path.exists():
+            t0 = time.perf_counter()
+            ids = translate_all(self.teacher(), src, s.kd_beam, m.alpha, progress=self.progress, device=self.cfg.trainer.device or None)
+            atomic_write_text(path, json.dumps(dict(seconds=time.perf_counter() - t0, ids=ids)))
+        saved = json.loads(path.read_text())
+        self.seqkd_s = saved['seconds']
+        return saved['ids']
     return self.memo('seqkd', make)
 
 # %% ../nbs/05h_translation_app.ipynb #ba0a72f0
