@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from .core import *
 from .metrics import Perplexity
+from .train import Trainer
 from .distill import KD, Teacher, kd_weights, data_fingerprint, model_fingerprint
 from .app import Application, ConfigError, StrategiesConfig
 from .causal_lm import *
@@ -43,6 +44,9 @@ class LMModel:
 class LMTeacher:
     path:str = '' # a Hugging Face causal-LM folder or a .gguf file (empty: the packaged SmolLM2-135M)
     importance_blocks:int = 16 # training blocks the angular rule measures the teacher's layers on
+    adapt_epochs:int = 0 # LoRA fine-tuning of the teacher on the training text before distillation, done once (0: the teacher as loaded)
+    adapt_r:int = 8 # rank of the teacher's LoRA adapters
+    adapt_lr:float = 2e-4 # learning rate of the teacher's adaptation
 
 @dataclass
 class LMStrategies(StrategiesConfig):
@@ -121,7 +125,22 @@ class CausalLM(Application):
     def _loaded(self):
         return self.memo('loaded', lambda: load_causal_lm(Path(self.cfg.teacher.path) if self.cfg.teacher.path else None))
     def tokenizer(self): return self._loaded()[1]
-    def teacher(self): return self._loaded()[0]
+    def teacher(self): return self.memo('teacher', self._teacher)
+    def _teacher(self):
+        "The loaded model, or with [teacher] adapt_epochs a copy fine-tuned once on the training text through LoRA, merged, kept in the work folder"
+        t, base = self.cfg.teacher, self._loaded()[0]
+        if not t.adapt_epochs: return base
+        def fit(m):
+            lm = add_lora(m, r=t.adapt_r, alpha=2 * t.adapt_r)
+            dl = torch.utils.data.DataLoader(self.blocks('train'), batch_size=self.cfg.data.batch_size, shuffle=True)
+            Trainer(lm, [LabelLoss()], dl, epochs=t.adapt_epochs, lr=t.adapt_lr, warmup=0.05, seed=0,
+                    device=self.cfg.trainer.device or None, progress=self.progress).fit()
+            lm.merge_and_unload()   # the adapters folded into m's own weights: m is a plain model again
+        key = data_fingerprint(model_fingerprint(base), self.blocks('train').ids, t.adapt_epochs, t.adapt_r, t.adapt_lr, self.cfg.data.batch_size)[:12]
+        with torch.random.fork_rng(devices=[]):   # adapting the teacher leaves the student's random numbers alone
+            set_seed(0)
+            model, self.adapt_s = self.trained_once(copy.deepcopy(base), f"lm_teacher_{key}", fit)
+        return model.eval()
 
     def kept_layers(self) -> list[int]:
         "The teacher's decoder blocks the student keeps"

@@ -27,7 +27,7 @@ from .translation import *
 
 # %% auto #0
 __all__ = ['MTData', 'MTModel', 'MTTeacher', 'MTStrategies', 'noisy_sources', 'SourceMLM', 'Translation', 'translate_all',
-           'decode_speed', 'load_translator', 'translate']
+           'decode_speed', 'load_translator', 'translate_texts']
 
 # %% ../nbs/05h_translation_app.ipynb #b11dec51
 @dataclass
@@ -47,24 +47,24 @@ class MTData:
 @dataclass
 class MTModel:
     d_model:int = 256 # the student's width
-    heads:int = 4
-    enc_layers:int = 3
-    dec_layers:int = 3
+    heads:int = 4 # attention heads
+    enc_layers:int = 3 # encoder layers
+    dec_layers:int = 3 # decoder layers
     ff:int = 512 # feed-forward width
-    dropout:float = 0.1
+    dropout:float = 0.1 # dropout after attention, feed-forward and embeddings
     beam:int = 4 # beam size of the reported beam-search scores (teacher and student)
     alpha:float = 0.6 # length-penalty exponent of beam search
 
 @dataclass
 class MTTeacher:
     d_model:int = 512 # the teacher: a larger Transformer of the same family, trained here once
-    heads:int = 8
-    enc_layers:int = 4
-    dec_layers:int = 4
-    ff:int = 1024
-    dropout:float = 0.1
-    epochs:int = 10
-    lr:float = 7e-4
+    heads:int = 8 # attention heads
+    enc_layers:int = 4 # encoder layers
+    dec_layers:int = 4 # decoder layers
+    ff:int = 1024 # feed-forward width
+    dropout:float = 0.1 # dropout after attention, feed-forward and embeddings
+    epochs:int = 10 # training epochs (the best by validation greedy BLEU is kept)
+    lr:float = 7e-4 # peak learning rate (linear warmup over 5% of the steps, then linear decay)
 
 @dataclass
 class MTStrategies(StrategiesConfig):
@@ -354,7 +354,7 @@ def load_translator(folder:str|Path) -> tuple[Seq2Seq, Subwords]:
     model = Seq2Seq(**json.loads(cfg.read_text()))
     return load_model_weights(model, folder/'model.pt').eval(), Subwords.load(folder/'subwords.json')
 
-def translate(texts:list[str], model:Seq2Seq, vocab:Subwords, beam:int=4, alpha:float=0.6, batch_size:int=64) -> list[str]:
+def translate_texts(texts:list[str], model:Seq2Seq, vocab:Subwords, beam:int=4, alpha:float=0.6, batch_size:int=64) -> list[str]:
     "Translations of `texts` (beam search; greedy for beam 1)"
     ids = vocab.encode(texts)
     if beam == 1:
