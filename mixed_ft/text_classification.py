@@ -78,13 +78,16 @@ def training_rows(parts:set, labels:list[int], aug_ids:list[int]) -> list[int]:
     "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled texts only with KD"
     return [i for i, (y, a) in enumerate(zip(labels, aug_ids)) if (a == 0 or 'DA' in parts) and (y != -100 or 'KD' in parts)]
 
-def sentences_per_s(model, batches:list, reps:int=3, keys=('input_ids', 'attention_mask')) -> float:
+def sentences_per_s(model, batches:list, reps:int=3, keys=('input_ids', 'attention_mask'),
+                    fn=None, # called as fn(batch) instead of model(**inputs), e.g. to time decoding
+                   ) -> float:
     "Inference throughput of `model` on prepared `batches` given as `keys` (the best of `reps` passes, under no_grad)"
     model.eval(); n = sum(len(b['input_ids']) for b in batches); best = float('inf')
+    run = fn or (lambda b: model(**{k: b[k] for k in keys}))
     with torch.no_grad():
         for _ in range(reps):
             t0 = time.perf_counter()
-            for b in batches: model(**{k: b[k] for k in keys})
+            for b in batches: run(b)
             best = min(best, time.perf_counter() - t0)
     return n / best
 

@@ -22,7 +22,7 @@ from .text import BucketSampler
 # %% auto #0
 __all__ = ['SPECIALS', 'ParallelDataError', 'read_lines', 'read_parallel', 'Subwords', 'PairDataset', 'pair_collate',
            'pair_loader', 'Attention', 'EncoderLayer', 'DecoderLayer', 'sinusoids', 'Seq2Seq', 'never_start',
-           'greedy_decode', 'length_penalty', 'beam_search', 'TranslationScores']
+           'greedy_decode', 'length_penalty', 'beam_search', 'decode', 'TranslationScores']
 
 # %% ../nbs/05g_translation.ipynb #eecbc36b
 class ParallelDataError(ValueError):
@@ -140,10 +140,10 @@ class Attention(nn.Module):
             if cache is not None:
                 if 'k' in cache: k, v = torch.cat([cache['k'], k], 2), torch.cat([cache['v'], v], 2)
                 cache['k'], cache['v'] = k, v
+        if causal and key_pad is not None: raise ValueError("causal attention takes no padding mask: padded target positions follow the real ones")
         mask = None if key_pad is None else ~key_pad[:, None, None, :]
-        causal = causal and T > 1   # one new query attends to every cached key
-        if causal and mask is not None: mask, causal = mask & torch.ones(T, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - T), False
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0., is_causal=causal)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.,
+                                             is_causal=causal and T > 1)   # one new query attends to every cached key
         return self.o(out.transpose(1, 2).reshape(B, T, d))
 
 # %% ../nbs/05g_translation.ipynb #fb9cbaf1
@@ -299,6 +299,11 @@ def beam_search(model:Seq2Seq, input_ids:torch.Tensor, attention_mask:torch.Tens
                 if score[b, k] > float('-inf'): finished[b].append((float(score[b, k]) / length_penalty(n, alpha), seqs[b, k].tolist()))
     return [max(f, key=lambda x: x[0])[1] for f in finished]
 
+def decode(model:Seq2Seq, input_ids:torch.Tensor, attention_mask:torch.Tensor|None=None, beam:int=1, alpha:float=0.6, **kw) -> list[list[int]]:
+    "Greedy decoding for `beam` 1, beam search otherwise (`kw`: max_len, max_len_a, max_len_b)"
+    if beam == 1: return greedy_decode(model, input_ids, attention_mask, **kw)
+    return beam_search(model, input_ids, attention_mask, beam=beam, alpha=alpha, **kw)
+
 def _settled(finished:list, live_best:float, n:int, alpha:float, beam:int) -> bool:
     "Whether no live beam can still beat the best finished hypothesis"
     if len(finished) < beam: return False
@@ -319,10 +324,8 @@ class TranslationScores(Metric):
 
     def translate(self, model, batch:dict) -> list[str]:
         "Detokenized translations of the batch's sources"
-        m = unwrap_model(model)
-        kw = dict(max_len_a=self.max_len_a, max_len_b=self.max_len_b)
-        ids = (greedy_decode(m, batch['input_ids'], batch['attention_mask'], **kw) if self.beam == 1 else
-               beam_search(m, batch['input_ids'], batch['attention_mask'], beam=self.beam, alpha=self.alpha, **kw))
+        ids = decode(unwrap_model(model), batch['input_ids'], batch['attention_mask'], self.beam, self.alpha,
+                     max_len_a=self.max_len_a, max_len_b=self.max_len_b)
         return self.vocab.decode(ids)
 
     def add_sentences(self, hyps:Sequence[str], refs:Sequence[str]):

@@ -181,11 +181,10 @@ def teacher(self:Translation) -> Seq2Seq: return self.memo('teacher', self._teac
 
 @patch
 def _teacher(self:Translation):
-    t, d, v = self.cfg.teacher, self.cfg.data, self.vocab()
+    t, v = self.cfg.teacher, self.vocab()
     def fit(m):
-        Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], pair_loader(self.encoded('train'), v, d.batch_size),
-                pair_loader(self.encoded('valid'), v, 128, shuffle=False), epochs=t.epochs, lr=t.lr, warmup=0.05,
-                metrics=[Loss(), TranslationScores(v)], callbacks=[KeepBest('valid_bleu')], seed=0,
+        Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], *self.loaders(set()), epochs=t.epochs, lr=t.lr, warmup=0.05,
+                metrics=self.metrics(), callbacks=[KeepBest(self.select)], seed=0,
                 device=self.cfg.trainer.device or None, progress=self.progress).fit()
     with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
         set_seed(0)
@@ -196,7 +195,7 @@ def _teacher(self:Translation):
 @torch.no_grad()
 def translate_all(model:Seq2Seq, sources:list[list[int]], beam:int=4, alpha:float=0.6, batch_size:int=64, progress:bool=True,
                   device=None) -> list[list[int]]:
-    "Beam translations (ids) of every source, decoded in batches of similar length, in the order given"
+    "Translations (ids) of every source — beam search, or greedy for beam 1 — decoded in batches of similar length, in the order given"
     from tqdm.auto import tqdm
     device = default_device(device)
     model = model.to(device).eval()
@@ -205,7 +204,7 @@ def translate_all(model:Seq2Seq, sources:list[list[int]], beam:int=4, alpha:floa
     for start in tqdm(range(0, len(order), batch_size), desc='teacher translations', disable=not progress, leave=False):
         rows = order[start:start + batch_size]
         src = pair_collate([dict(src=sources[i], tgt=[], idx=i, aug_id=0) for i in rows], model.pad_id, model.bos_id, model.eos_id)
-        ids = beam_search(model, src['input_ids'].to(device), src['attention_mask'].to(device), beam=beam, alpha=alpha)
+        ids = decode(model, src['input_ids'].to(device), src['attention_mask'].to(device), beam, alpha)
         for i, h in zip(rows, ids): out[i] = h
     return out
 
@@ -321,14 +320,8 @@ def save_assets(self:Translation, out:Path):
 # %% ../nbs/05h_translation_app.ipynb #6be7d42d
 def decode_speed(model:Seq2Seq, batches:list[dict], beam:int=1, alpha:float=0.6, reps:int=2) -> float:
     "Sentences per second translating `batches` (greedy for beam 1), the best of `reps` passes"
-    model.eval(); n = sum(len(b['input_ids']) for b in batches); best = float('inf')
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for b in batches:
-            if beam == 1: greedy_decode(model, b['input_ids'], b['attention_mask'])
-            else: beam_search(model, b['input_ids'], b['attention_mask'], beam=beam, alpha=alpha)
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+    from mixed_ft.text_classification import sentences_per_s
+    return sentences_per_s(model, batches, reps, fn=lambda b: decode(model, b['input_ids'], b['attention_mask'], beam, alpha))
 
 @patch
 def info(self:Translation):
@@ -356,11 +349,5 @@ def load_translator(folder:str|Path) -> tuple[Seq2Seq, Subwords]:
 
 def translate_texts(texts:list[str], model:Seq2Seq, vocab:Subwords, beam:int=4, alpha:float=0.6, batch_size:int=64) -> list[str]:
     "Translations of `texts` (beam search; greedy for beam 1)"
-    ids = vocab.encode(texts)
-    if beam == 1:
-        out = []
-        for i in range(0, len(ids), batch_size):
-            b = pair_collate([dict(src=s, tgt=[], idx=0, aug_id=0) for s in ids[i:i + batch_size]], model.pad_id, model.bos_id, model.eos_id)
-            out += greedy_decode(model, b['input_ids'], b['attention_mask'])
-    else: out = translate_all(model, ids, beam, alpha, batch_size, progress=False, device=next(model.parameters()).device)
-    return vocab.decode(out)
+    ids = translate_all(model, vocab.encode(texts), beam, alpha, batch_size, progress=False, device=next(model.parameters()).device)
+    return vocab.decode(ids)
