@@ -161,6 +161,9 @@ class Application:
     def extra_metrics(self) -> list:
         "Metrics for the reported scores only"
         return [ClassBalance()]
+    def side_evaluations(self) -> list:
+        "Other data scored with metrics of their own whenever scores are reported, as (loader, metrics) pairs: an auxiliary task's validation set"
+        return []
     def check_result(self, res:dict, who:str):
         "Warn about a degenerate result (one class predicted for almost everything, or no better than the majority class)"
         if 'majority_rate' in res and 'accuracy' in res: warn_degenerate(who, res, self.report_split)
@@ -348,6 +351,9 @@ def report(app:Application, trainer:Trainer, who:str='the trained model') -> dic
     dl = app.report_loader()
     if world_size() > 1: dl = shard_loader(dl, shuffle=False)  # every process scores its shard; counts are summed
     res = trainer.evaluate(dl, extra=app.extra_metrics())
+    for side, metrics in app.side_evaluations():
+        if world_size() > 1: side = shard_loader(side, shuffle=False)
+        res.update(score_batches(trainer.eval_batches(side), metrics, trainer.model))
     if is_main(): app.check_result(res, who)
     return res
 
@@ -364,5 +370,6 @@ def teacher_scores(app:Application) -> dict:
     t = app.teacher()
     if t is None: return {}
     res = score_model(t, app.teacher_loader(app.report_loader()), [*app.metrics(), *app.extra_metrics()])
+    for side, metrics in app.side_evaluations(): res.update(score_model(t, app.teacher_loader(side), metrics))
     app.check_result(res, 'the teacher')
     return res

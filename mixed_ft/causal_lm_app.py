@@ -7,21 +7,26 @@ Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 # %% ../nbs/05f_causal_lm_app.ipynb #830821f0
 from __future__ import annotations
 import copy, random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .core import *
-from .metrics import Perplexity
+from .metrics import Metric, Perplexity
+from .text import read_examples
+from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
+from .distributed import world_size
 from .train import Trainer
 from .distill import KD, Teacher, kd_weights, data_fingerprint, model_fingerprint
 from .app import Application, ConfigError, StrategiesConfig
 from .causal_lm import *
 
 # %% auto #0
-__all__ = ['LMData', 'LMModel', 'LMTeacher', 'LMStrategies', 'TokenNoise', 'CausalLM']
+__all__ = ['LMData', 'LMModel', 'LMTeacher', 'LMStrategies', 'TokenNoise', 'answer_ids', 'PromptTask', 'AnswerAccuracy',
+           'CausalLM']
 
 # %% ../nbs/05f_causal_lm_app.ipynb #cb07c758
 @dataclass
@@ -32,6 +37,14 @@ class LMData:
     n_train:int = 0 # use this many training blocks, a seeded sample (0: all)
     n_valid:int = 0 # use this many validation blocks (0: all)
     batch_size:int = 8
+    task_train:str = '' # TA: labelled examples (.tsv, .csv or .jsonl) asked as prompts whose answer is the label's word
+    task_valid:str = '' # TA: labelled examples the task's accuracy is measured on (reported for every set when given)
+    task_text:str|int = 'sentence' # TA: the text column of both task files, a name or a 0-based position
+    task_label:str|int = 'label' # TA: the label column
+    task_prompt:str = 'Review: {text}\nSentiment:' # TA: the question; {text} is the example's text
+    task_words:list = field(default_factory=lambda: ['negative', 'positive']) # TA: the answer for each label, in sorted label order; one token each
+    n_task:int = 0 # TA: use this many training examples, a seeded sample (0: all)
+    n_task_valid:int = 0 # TA: use this many validation examples (0: all)
 
 @dataclass
 class LMModel:
@@ -56,6 +69,8 @@ class LMStrategies(StrategiesConfig):
     on_policy:float = 0.0 # KD: the fraction of batches that are the student's own continuations (0: none)
     prompt:int = 16 # KD on-policy: tokens of each block kept as the prompt
     noise_p:float = 0.1 # DA: probability of replacing an input token by a random one
+    task_weight:float = 1.0 # TA: weight of the task's cross-entropy (ta_weighting = "fixed")
+    ta_weighting:str = 'fixed' # TA: fixed (task_weight) or uncertainty (learned, Kendall et al.)
 
 # %% ../nbs/05f_causal_lm_app.ipynb #2441307f
 class TokenNoise(Strategy):
@@ -74,6 +89,51 @@ class TokenNoise(Strategy):
                 '_augmented': (*batch.get('_augmented', ()), 'input_ids')}
     def loss_terms(self, out, batch, ctx): return {}
 
+# %% ../nbs/05f_causal_lm_app.ipynb #7e0aa914
+def answer_ids(tokenizer, words:list[str]) -> list[int]:
+    "The token of each answer word as it follows the prompt (with its leading space); an error unless each is one distinct token"
+    ids = []
+    for w in words:
+        t = tokenizer(' ' + w.strip(), add_special_tokens=False)['input_ids']
+        if len(t) != 1: raise ValueError(f"the answer word {w!r} is {len(t)} tokens for this tokenizer: choose words of one token each "
+                                         "([data] task_words), e.g. 'negative' and 'positive'")
+        ids.append(t[0])
+    if len(set(ids)) < len(ids): raise ValueError(f"the answer words {words} do not map to distinct tokens: choose other words ([data] task_words)")
+    return ids
+
+class PromptTask(torch.utils.data.Dataset):
+    "Labelled texts as prompts whose next token is their label's word: `y` is -100 except at the last prompt position"
+    def __init__(self, texts:list[str], labels:list[int], tokenizer, prompt:str='Review: {text}\nSentiment:',
+                 words:list[str]=('negative', 'positive'), max_len:int=128):
+        if '{text}' not in prompt: raise ValueError(f"the prompt {prompt!r} has no {{text}} for the example's text ([data] task_prompt)")
+        self.answers = answer_ids(tokenizer, list(words))
+        bad = next((l for l in labels if not 0 <= l < len(self.answers)), None)
+        if bad is not None: raise ValueError(f"label {bad} has no answer word: {len(self.answers)} words {list(words)} for labels 0..{len(self.answers) - 1} ([data] task_words)")
+        enc = tokenizer([prompt.format(text=t) for t in texts], add_special_tokens=False)['input_ids']
+        self.ids = [torch.tensor(e[-max_len:]) for e in enc]
+        self.labels, self.pad_id = list(labels), tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    def __len__(self): return len(self.ids)
+    def __getitem__(self, i):
+        x = self.ids[i]; y = torch.full_like(x, -100); y[-1] = self.answers[self.labels[i]]
+        return {'input_ids': x, 'y': y, 'idx': torch.tensor(i)}
+    def collate(self, items:list[dict]) -> dict:
+        "Right-padded: padding has attention 0 and target -100"
+        n = max(len(it['input_ids']) for it in items)
+        pad = lambda k, v: torch.stack([F.pad(it[k], (0, n - len(it[k])), value=v) for it in items])
+        x = pad('input_ids', self.pad_id)
+        return {'input_ids': x, 'attention_mask': pad('input_ids', -1).ne(-1).long(), 'y': pad('y', -100),
+                'idx': torch.stack([it['idx'] for it in items])}
+
+class AnswerAccuracy(Metric):
+    "Accuracy of prompted answers: the prediction is the answer word the model ranks highest at the position whose target is an answer"
+    def __init__(self, answers:list[int], name:str='task_accuracy'): self.answers, self.name = torch.tensor(answers), name; super().__init__()
+    def update(self, logits, targets):
+        a = self.answers.to(logits.device)
+        self.add('correct', (a[logits[:, a].argmax(-1)] == targets).sum()); self.add('n', torch.tensor(float(targets.numel())))
+    def compute(self):
+        n = float(self.state.get('n', 0.))
+        return {self.name: float(self.state['correct']) / n if n else float('nan')}
+
 # %% ../nbs/05f_causal_lm_app.ipynb #841bca7d
 class CausalLM(Application):
     "Text files; a pretrained causal LM as teacher; a student pruned from it; DA token noise, KD (forward/reverse/JSD, on-policy); perplexity"
@@ -81,12 +141,14 @@ class CausalLM(Application):
     description = "your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default); DA token noise, KD fwd/rev/JSD or on-policy; perplexity"
     Data, Model, Teacher, Strategies = LMData, LMModel, LMTeacher, LMStrategies
     defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0)}
-    path_keys = (('data', 'train'), ('data', 'valid'), ('teacher', 'path'))
-    choices = {('model', 'rule'): ('angular', 'uniform'), ('strategies', 'kd_loss'): ('kl', 'reverse_kl', 'jsd')}
+    path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'task_train'), ('data', 'task_valid'), ('teacher', 'path'))
+    choices = {('model', 'rule'): ('angular', 'uniform'), ('strategies', 'kd_loss'): ('kl', 'reverse_kl', 'jsd'),
+               ('strategies', 'ta_weighting'): ('fixed', 'uncertainty')}
     minimum = {('data', 'block'): (2, 'at least 2'), ('data', 'n_train'): (0, '0 (all) or a positive number'),
                ('data', 'n_valid'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('model', 'keep'): (1, 'at least 1'), ('model', 'lora_r'): (0, '0 (off) or a positive rank'),
-               ('teacher', 'importance_blocks'): (1, 'at least 1'), ('strategies', 'prompt'): (1, 'at least 1')}
+               ('teacher', 'importance_blocks'): (1, 'at least 1'), ('strategies', 'prompt'): (1, 'at least 1'),
+               ('data', 'n_task'): (0, '0 (all) or a positive number'), ('data', 'n_task_valid'): (0, '0 (all) or a positive number')}
     metric = 'perplexity'
     percent = False
     report_split = 'valid'
@@ -114,12 +176,42 @@ class CausalLM(Application):
             return ds
         return self.memo(f'blocks_{key}', make)
 
+    def task(self, key:str) -> PromptTask|None:
+        "The auxiliary task's training or validation examples as prompts (None when [data] task_<key> is not given)"
+        def make():
+            d = self.cfg.data
+            path = getattr(d, f'task_{key}')
+            if not path: return None
+            texts, labels, lm = read_examples(path, text=d.task_text, label=d.task_label,
+                                              label_map=self.task('train').label_map if key == 'valid' and d.task_train else None)
+            if len(lm) != len(d.task_words):
+                raise ConfigError(f"{path} has {len(lm)} labels {sorted(lm)} but [data] task_words names {len(d.task_words)} answers {d.task_words}: give one word per label, in sorted label order")
+            n = d.n_task if key == 'train' else d.n_task_valid
+            if n > len(texts): raise ConfigError(f"[data] n_task{'' if key == 'train' else '_valid'} = {n}, but {path} has only {len(texts)} examples")
+            if 0 < n < len(texts):
+                pick = sorted(random.Random(0).sample(range(len(texts)), n)) if key == 'train' else list(range(n))
+                texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
+            ds = PromptTask(texts, labels, self.tokenizer(), d.task_prompt, d.task_words, max_len=d.block)
+            ds.label_map = lm
+            return ds
+        return self.memo(f'task_{key}', make)
+
     def loaders(self, parts):
-        if 'TA' in parts: raise ConfigError("the causal-lm application offers no auxiliary task yet: use plain, DA, KD or DA+KD")
         bs = self.cfg.data.batch_size
-        return (torch.utils.data.DataLoader(self.blocks('train'), batch_size=bs, shuffle=True),
-                torch.utils.data.DataLoader(self.blocks('valid'), batch_size=bs))
+        train = torch.utils.data.DataLoader(self.blocks('train'), batch_size=bs, shuffle=True)
+        if 'TA' in parts:
+            task = self.task('train')
+            if task is None: raise ConfigError('TA needs an auxiliary task: [data] task_train = "path/to/labelled.tsv" (and task_valid to measure it)')
+            if world_size() > 1: raise ConfigError("TA mixes two loaders, which this application does not shard across processes yet: run TA sets in one process")
+            # the text's blocks all stay (every set sees the same text); the task's batches come on top, drawn in proportion
+            train = MultiTaskLoader({'text': train, 'task': torch.utils.data.DataLoader(task, batch_size=bs, shuffle=True, collate_fn=task.collate)},
+                                    'proportional')
+        return train, torch.utils.data.DataLoader(self.blocks('valid'), batch_size=bs)
     def report_loader(self): return self.loaders(set())[1]
+    def side_evaluations(self):
+        task = self.task('valid')
+        if task is None: return []
+        return [(torch.utils.data.DataLoader(task, batch_size=self.cfg.data.batch_size, collate_fn=task.collate), [AnswerAccuracy(task.answers)])]
 
     # --- models
     def _loaded(self):
@@ -163,19 +255,26 @@ class CausalLM(Application):
 
     def strategies(self, parts, model):
         s = self.cfg.strategies
-        strategies, weights = [LabelLoss()], {}
+        strategies, weights, weighting = [LabelLoss()], {}, None
+        text_only = (lambda st: ForTask('text', st)) if 'TA' in parts else (lambda st: st)
+        if 'TA' in parts:   # the text's cross-entropy on text batches, the task's own term on task batches
+            strategies = [text_only(LabelLoss()), ForTask('task', LabelLoss(name='task'))]
+            if s.ta_weighting == 'uncertainty': weighting = UncertaintyWeighting(['task'])
+            else: weights['task'] = s.task_weight
         if 'DA' in parts: strategies.append(TokenNoise(s.noise_p, self.teacher().config.vocab_size))
         if 'KD' in parts:
-            if s.on_policy: strategies.append(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1)))
+            if s.on_policy: strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
             strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y')); weights.update(kd_weights(s.alpha))
-        return strategies, weights
+        return strategies, weights, weighting
 
     def metrics(self): return [Perplexity()]
     def extra_metrics(self): return []
     def check_result(self, res, who): pass
     def fingerprint(self):
-        return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, model_fingerprint(self.teacher()))
+        tasks = [(t.ids, t.labels) for t in (self.task('train'), self.task('valid')) if t is not None]
+        return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, *tasks, model_fingerprint(self.teacher()))
     def info(self):
         t = self.teacher()
         return dict(teacher_layers=len(decoder_layers(t)), kept_layers=self.kept_layers(), teacher_params=sum(p.numel() for p in t.parameters()),
-                    n_train_blocks=len(self.blocks('train')), n_valid_blocks=len(self.blocks('valid')), block=self.cfg.data.block)
+                    n_train_blocks=len(self.blocks('train')), n_valid_blocks=len(self.blocks('valid')), block=self.cfg.data.block,
+                    **{f'n_task_{k}': len(self.task(k)) for k in ('train', 'valid') if self.task(k) is not None})
