@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 
 # %% ../nbs/05f_causal_lm_app.ipynb #830821f0
 from __future__ import annotations
-import copy, random
+import copy, random, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from .text import read_examples
 from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
 from .distributed import world_size
 from .train import Trainer
-from .distill import KD, Teacher, kd_weights, data_fingerprint, model_fingerprint
+from .distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint, model_fingerprint
 from .app import Application, ConfigError, StrategiesConfig
 from .causal_lm import *
 
@@ -67,6 +67,7 @@ class LMStrategies(StrategiesConfig):
     beta:float = 0.5 # KD: the JSD's mixing weight
     alpha:float = 0.5 # KD: weight of the distillation term; the cross-entropy gets 1 - alpha
     on_policy:float = 0.0 # KD: the fraction of batches that are the student's own continuations (0: none)
+    topk:int = 0 # KD: 0 = the live teacher's whole distribution every step; k > 0 = its top k per position (and the rest mass), cached once
     prompt:int = 16 # KD on-policy: tokens of each block kept as the prompt
     noise_p:float = 0.1 # DA: probability of replacing an input token by a random one
     task_weight:float = 1.0 # TA: weight of the task's cross-entropy (ta_weighting = "fixed")
@@ -89,7 +90,7 @@ class TokenNoise(Strategy):
                 '_augmented': (*batch.get('_augmented', ()), 'input_ids')}
     def loss_terms(self, out, batch, ctx): return {}
 
-# %% ../nbs/05f_causal_lm_app.ipynb #7e0aa914
+# %% ../nbs/05f_causal_lm_app.ipynb #28e29d1b
 def answer_ids(tokenizer, words:list[str]) -> list[int]:
     "The token of each answer word as it follows the prompt (with its leading space); an error unless each is one distinct token"
     ids = []
@@ -234,6 +235,19 @@ class CausalLM(Application):
             model, self.adapt_s = self.trained_once(copy.deepcopy(base), f"lm_teacher_{key}", fit)
         return model.eval()
 
+    def cache(self) -> TeacherCache:
+        "The teacher's top-k distributions at every position of every training block, computed once and kept in the work folder"
+        def make():
+            ds, k, teacher = self.blocks('train'), self.cfg.strategies.topk, Teacher(self.teacher())
+            fp, n = data_fingerprint(ds.ids), len(ds)
+            t0 = time.perf_counter()
+            c = TeacherCache(self.work_dir/f"lm_cache_{teacher.fingerprint()}_{fp}_{k}", teacher.fingerprint(), fp, n, self.teacher().config.vocab_size,
+                             topk=k, lengths=[[ds.ids.shape[1]]] * n)
+            c.fill(teacher, torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size), progress=self.progress)
+            self.cache_fill_s = time.perf_counter() - t0
+            return c
+        return self.memo('cache', make)
+
     def kept_layers(self) -> list[int]:
         "The teacher's decoder blocks the student keeps"
         def make():
@@ -263,8 +277,12 @@ class CausalLM(Application):
             else: weights['task'] = s.task_weight
         if 'DA' in parts: strategies.append(TokenNoise(s.noise_p, self.teacher().config.vocab_size))
         if 'KD' in parts:
+            if s.topk and ('DA' in parts or s.on_policy):
+                raise ConfigError("[strategies] topk caches the teacher on the clean training blocks, but DA and on-policy KD change the inputs: use topk = 0 (the live teacher) with them")
             if s.on_policy: strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
-            strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y')); weights.update(kd_weights(s.alpha))
+            if s.topk: strategies.append(text_only(KD(self.cache(), s.kd_loss, beta=s.beta, mask_key='y')))   # the cache holds the text's blocks only
+            else: strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y'))
+            weights.update(kd_weights(s.alpha))
         return strategies, weights, weighting
 
     def metrics(self): return [Perplexity()]
