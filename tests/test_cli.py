@@ -64,33 +64,65 @@ def test_train_distills_from_the_demo_teacher(cli_env, tmp_path):
     assert len(steps) == 2 * 3 and all(h['w/kd'] == 0.5 and h['w/ce'] == 0.5 for h in steps)
 
 
-def test_train_a_causal_lm_from_a_config(cli_env, tmp_path):
-    "`app = \"causal-lm\"`: a tiny Llama teacher saved as a Hugging Face folder, text files, DA+KD, progress bars on"
+def tiny_llama(folder):
+    "A tiny untrained Llama teacher saved as a Hugging Face folder, text files and a cat/dog task file, written to `folder`"
     import random
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-    words = 'the a cat dog sat ran on mat log and then it was very good'.split()
+    words = 'the a cat dog sat ran on mat log and then it was very good review sentiment negative positive'.split()
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(['<unk>', '<eos>'] + words)}, unk_token='<unk>'))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token='<unk>', eos_token='<eos>', pad_token='<eos>')
     torch.manual_seed(0)
     LlamaForCausalLM(LlamaConfig(vocab_size=len(words) + 2, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
-                                 num_key_value_heads=2, max_position_embeddings=64)).save_pretrained(tmp_path/'teacher')
-    tok.save_pretrained(tmp_path/'teacher')
+                                 num_key_value_heads=2, max_position_embeddings=64)).save_pretrained(folder/'teacher')
+    tok.save_pretrained(folder/'teacher')
     rng = random.Random(0)
     sents = ['the cat sat on the mat', 'a dog ran on a log', 'then it was very good']
-    for split, n in (('train', 200), ('valid', 30)): (tmp_path/f'{split}.txt').write_text('\n'.join(rng.choice(sents) for _ in range(n)))
+    for split, n in (('train', 200), ('valid', 30)): (folder/f'{split}.txt').write_text('\n'.join(rng.choice(sents) for _ in range(n)))
+    for split, n in (('task_train', 128), ('task_valid', 32)):   # label 1 for a cat, 0 for a dog
+        rows = [(f"the {a} {rng.choice(['sat', 'ran'])} on a mat", int(a == 'cat')) for a in (rng.choice(['cat', 'dog']) for _ in range(n))]
+        (folder/f'{split}.tsv').write_text('sentence\tlabel\n' + ''.join(f'{t}\t{l}\n' for t, l in rows))
+    return len(words) + 2
+
+
+def test_train_a_causal_lm_from_a_config(cli_env, tmp_path):
+    "`app = \"causal-lm\"`: a tiny Llama teacher saved as a Hugging Face folder, text files, DA+KD, progress bars on"
+    n_tokens = tiny_llama(tmp_path)
     (tmp_path/'run.toml').write_text('app = "causal-lm"\n[data]\ntrain = "train.txt"\nvalid = "valid.txt"\nblock = 16\nbatch_size = 16\n'
                                      '[model]\nkeep = 2\n[teacher]\npath = "teacher"\n[strategies]\nset = "DA+KD"\n[trainer]\nepochs = 3\nlr = 3e-3\n'
                                      '[output]\ndir = "runs/lm"\n')
     r = run(['train', 'run.toml'], cli_env, cwd=tmp_path)
     assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
     res = json.loads(r.stdout)
-    assert res['valid_perplexity'] < 10, res       # 17 tokens: guessing would be 17 (the tiny teacher is untrained)
+    assert res['valid_perplexity'] < n_tokens / 2, res       # guessing among the tokens would score n_tokens (the tiny teacher is untrained)
     hist = json.loads((tmp_path/'runs'/'lm'/'history.json').read_text())
     assert any('loss/kd' in h for h in hist) and (tmp_path/'runs'/'lm'/'model.pt').exists()
     r = run(['train', '--example', 'causal-lm'], cli_env)
     assert r.returncode == 0 and 'app = "causal-lm"' in r.stdout and 'kd_loss = "kl"' in r.stdout
+
+
+def test_ablate_a_causal_lm_by_perplexity(cli_env, tmp_path):
+    "`mixed-ft ablate` with app = \"causal-lm\": perplexities shown as they are, TA with its task's accuracy, KD from a top-k cache"
+    n_tokens = tiny_llama(tmp_path)
+    (tmp_path/'grid.toml').write_text('app = "causal-lm"\n[data]\ntrain = "train.txt"\nvalid = "valid.txt"\nblock = 16\nbatch_size = 16\n'
+                                      'task_train = "task_train.tsv"\ntask_valid = "task_valid.tsv"\ntask_prompt = "review {text} sentiment"\n'
+                                      '[model]\nkeep = 2\n[teacher]\npath = "teacher"\n[strategies]\ntopk = 8\n[trainer]\nepochs = 3\nlr = 3e-3\n'
+                                      '[output]\nwork_dir = "work"\n[ablate]\nsets = ["plain", "TA", "KD"]\nseeds = [0, 1]\nout = "grid"\n')
+    r = run(['ablate', 'grid.toml'], cli_env, cwd=tmp_path)
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    res = json.loads((tmp_path/'grid'/'ablation.json').read_text())
+    assert res['metric'] == 'valid perplexity' and [(x['set'], x['seed']) for x in res['runs']] == [(s, k) for s in ('plain', 'TA', 'KD') for k in (0, 1)]
+    sm = res['summary']
+    for name, v in sm.items():   # the table prints each perplexity as it is (not as a percentage), to one decimal
+        assert 1 < v['mean'] < n_tokens / 2 and f"| {name} | {v['mean']:.1f} ± {v['std']:.1f} |" in r.stdout, (name, v)
+        runs = [x for x in res['runs'] if x['set'] == name]
+        assert abs(v['mean'] - sum(x['perplexity'] for x in runs) / 2) < 1e-9
+    assert sm['TA']['diff'] is not None and abs(sm['TA']['diff']['mean'] - (sm['TA']['mean'] - sm['plain']['mean'])) < 1e-9
+    acc = {name: sum(x['task_accuracy'] for x in res['runs'] if x['set'] == name) / 2 for name in sm}
+    assert acc['TA'] >= 0.95 and acc['TA'] > acc['plain'], acc           # only TA trains on the task; every set is scored on it
+    assert 'task_accuracy' in res['info']['teacher_scores'] and res['info']['n_task_train'] == 128
+    assert len(list((tmp_path/'work').glob('lm_cache_*_8'))) == 1 and (tmp_path/'grid'/'ablation.png').stat().st_size > 10_000
 
 
 def test_train_translation_from_a_config(cli_env, tmp_path):
