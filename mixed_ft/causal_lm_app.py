@@ -1,4 +1,4 @@
-"""`app = "causal-lm"`: your text files, a pretrained causal LM as the teacher (the packaged SmolLM2-135M unless a folder is given), a student pruned from it (optionally with LoRA), and the strategy sets — DA token noise, KD with forward KL, reverse KL or JSD, optionally on-policy — with perplexity as the metric.
+"""`app = "causal-lm"`: your text files, a pretrained causal LM as the teacher (the packaged SmolLM2-135M unless a folder is given), a student pruned from it (optionally with LoRA), and the strategy sets — DA token noise, TA a labelled task asked as prompts, KD with forward KL, reverse KL or JSD (on-policy, or from a top-k cache) — with perplexity as the metric.
 
 Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 
@@ -137,9 +137,9 @@ class AnswerAccuracy(Metric):
 
 # %% ../nbs/05f_causal_lm_app.ipynb #841bca7d
 class CausalLM(Application):
-    "Text files; a pretrained causal LM as teacher; a student pruned from it; DA token noise, KD (forward/reverse/JSD, on-policy); perplexity"
+    "Text files; a pretrained causal LM as teacher; a student pruned from it; DA token noise, TA a task as prompts, KD (forward/reverse/JSD, on-policy, top-k cache); perplexity"
     name = 'causal-lm'
-    description = "your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default); DA token noise, KD fwd/rev/JSD or on-policy; perplexity"
+    description = "your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default); DA token noise, TA a task as prompts, KD fwd/rev/JSD, on-policy or cached; perplexity"
     Data, Model, Teacher, Strategies = LMData, LMModel, LMTeacher, LMStrategies
     defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'task_train'), ('data', 'task_valid'), ('teacher', 'path'))
