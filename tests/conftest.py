@@ -1,4 +1,4 @@
-import os, sys
+import os, signal, sys
 from pathlib import Path
 import pytest
 
@@ -11,6 +11,11 @@ def cli_env():
     env.pop('MIXED_FT_DEBUG', None)
     env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
     return env
+
+def sigint_default():
+    "preexec_fn for a child that a test interrupts: Ctrl-C raises KeyboardInterrupt even when the suite itself was started in the background (where SIGINT is ignored and children inherit that)"
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 
 def mixed_ft_cmd():
     "The console script next to this interpreter, or `python -c` on its entry point"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import mixed_ft_cmd
+from conftest import mixed_ft_cmd, sigint_default
 
 CFG = """[data]
 n_train = 300
@@ -98,7 +98,7 @@ def write(obj, f):
 try: atomic_save({{'step': 7, 'w': torch.ones(1000)}}, {str(tmp_path/'last.pt')!r}, write=write)
 except KeyboardInterrupt: print('interrupted after the write')
 """
-    r = subprocess.run([os.sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([os.sys.executable, '-c', code], capture_output=True, text=True, timeout=120, preexec_fn=sigint_default)
     assert r.returncode == 0 and r.stdout.strip() == 'interrupted after the write', r.stderr
     data = (tmp_path/'last.pt').read_bytes()
     assert data[:10] == b'x' * 10 and len(data) > 4000

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, mixed_ft_cmd, run_cli, run_main
+from conftest import ROOT, mixed_ft_cmd, run_cli, run_main, sigint_default
 
 MODES = ['piped', 'terminal']
 
@@ -101,7 +101,7 @@ def test_interrupted_run_prints_how_to_resume_and_the_resumed_run_says_where(tmp
     cfg = tmp_path/'run.toml'
     cfg.write_text('[data]\nn_train = 128\nbatch_size = 16\n[trainer]\nepochs = 6\n[output]\ndir = "run"\nevery_steps = 1\n')
     p = subprocess.Popen(mixed_ft_cmd() + ['train', str(cfg)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     last, deadline = tmp_path/'run'/'last.pt', time.time() + 300
     def step():
         try: return torch.load(last, weights_only=True)['step']
