@@ -23,7 +23,7 @@ from .core import *
 __all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
            'model_fingerprint', 'KD', 'mix_soft_targets', 'kd_mask', 'check_not_augmented', 'kd_weights',
            'uniform_layer_map', 'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache',
-           'TopK', 'spread_rest']
+           'TopK', 'spread_rest', 'topk_kl']
 
 # %% ../nbs/03_distill.ipynb #494bfa73
 def _flat(s, t, mask):
@@ -173,6 +173,11 @@ class KD(Strategy):
         return self.teacher(batch)
     def loss_terms(self, out, batch, ctx):
         if not ctx.training: return {}
+        if self.loss is kd_kl and getattr(self.teacher, 'topk', None) and self.T(ctx.step) == 1 and '_mix' not in batch:
+            check_not_augmented(self.teacher, batch)   # forward KL on a top-k cache: no full-vocabulary target needed
+            s = out.logits
+            t = self.teacher.lookup(batch, s.shape[1] if s.ndim == 3 else None).to(s.device)
+            return {self.name: topk_kl(s, t, kd_mask(batch, self.mask_key) if s.ndim == 3 else None)}
         t = self.teacher_logits(batch, ctx, out.logits).to(out.logits.device)
         if t.shape[-1] != out.logits.shape[-1]:
             raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation needs "
@@ -377,6 +382,59 @@ def spread_rest(ls, keep, log_rest, log_cap, rounds:int=10):
         if not over.any(): break
         capped |= over
     return torch.where(capped, log_cap.expand_as(out), out)
+
+# %% ../nbs/03_distill.ipynb #5bef9129
+def _flat_topk(t:TopK, m:torch.Tensor) -> TopK:
+    "A (B, T) top-k entry flattened to the positions where `m` is True"
+    k = t.values.shape[-1]
+    return TopK(t.values.reshape(-1, k)[m], t.indices.reshape(-1, k)[m], t.log_rest.reshape(-1)[m], t.lse.reshape(-1)[m], t.num_classes)
+
+def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
+            t:TopK, # the cached teacher's entries for the same rows
+            mask:torch.Tensor|None=None, # (B, T): the positions that count
+            m:int=64, # the student's largest classes outside the top k that the cap may reach
+            tight:float=1e-2, # rows whose mass outside those classes is below this get it summed, not taken from 1 - the rest
+           ) -> torch.Tensor:
+    "`kd_kl(s, t.logits(s))` at T = 1 without building the full-vocabulary target: the top k, the capped classes and one class for the rest"
+    s = s.float()
+    if s.shape != t.shape: raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
+    if s.ndim == 3:
+        mk = (torch.ones(s.shape[:2], dtype=torch.bool, device=s.device) if mask is None else mask.bool()).reshape(-1)
+        s, t = s.reshape(-1, s.shape[-1])[mk], _flat_topk(t, mk.to(t.values.device))
+    if not len(s): return s.sum() * 0.
+    vals, idx, log_rest = t.values.float(), t.indices, t.log_rest.float()
+    k, V = idx.shape[-1], s.shape[-1]
+    m = min(m, V - k)
+    ls = F.log_softmax(s, -1)
+    lq = ls.gather(-1, idx)                                                # the student on the teacher's k classes
+    cand = ls.detach().topk(k + m, -1)                                     # its largest classes: m or more lie outside the k
+    cv = cand.values.masked_fill((cand.indices[:, :, None] == idx[:, None, :]).any(-1), float('-inf'))
+    ci = cand.indices.gather(-1, cv.argsort(-1, descending=True)[:, :m])  # its m largest outside the k, largest first
+    lc = ls.gather(-1, ci)
+    qc = lc.exp()
+    beyond = (-torch.expm1(torch.logsumexp(torch.cat([lq, lc], -1), -1))).clamp_min(0.)   # its mass outside the k and the m ...
+    few = (beyond.detach() < tight).nonzero().squeeze(1)                  # ... summed where the difference would lose precision
+    if len(few): beyond = beyond.index_put((few,), ls[few].scatter(-1, torch.cat([idx[few], ci[few]], -1), float('-inf')).logsumexp(-1).exp())
+    tail = torch.cat([qc.flip(-1).cumsum(-1).flip(-1), qc.new_zeros(len(qc), 1)], -1) + beyond[:, None]   # (N, m+1): free mass after c capped
+    has_rest = torch.isfinite(log_rest)
+    with torch.no_grad():                                                  # water-filling on the candidates: how many reach the cap
+        left = log_rest.exp()[:, None] - torch.arange(m + 1, device=s.device) * vals[:, -1:].exp()   # rest mass left after c capped
+        over = left[:, :m].clamp_min(1e-30).log() + lc - tail[:, :m].clamp_min(1e-30).log() > vals[:, -1:]
+        n_cap = over.long().cumprod(-1).sum(-1)
+        L = left.gather(1, n_cap[:, None])[:, 0]
+    slow = has_rest & ((n_cap == m) | (L <= 1e-30))                       # more capped classes than candidates: the long way
+    lz = torch.logsumexp(torch.cat([vals, log_rest[:, None]], -1), -1, keepdim=True)  # renormalised, as kd_kl does
+    lp, lcap = vals - lz, vals[:, -1:] - lz
+    capped = torch.arange(m, device=s.device) < n_cap[:, None]
+    lQ = tail.gather(1, n_cap[:, None])[:, 0].clamp_min(1e-30).log()      # the free classes' mass, with its gradient
+    lL = L.clamp_min(1e-30).log() - lz[:, 0]
+    per_row = (lp.exp() * (lp - lq)).sum(-1) + (capped * lcap.exp() * (lcap - lc)).sum(-1) + \
+              torch.where(has_rest, lL.exp() * (lL - lQ), torch.zeros_like(lL))
+    total = per_row[~slow].sum()
+    if slow.any():
+        si = slow.nonzero().squeeze(1)
+        total = total + kd_kl(s[si], t.index(si.to(t.values.device)).logits(s[si])) * len(si)
+    return total / len(s)
 
 # %% ../nbs/03_distill.ipynb #8fc01426
 def _ids(batch):
