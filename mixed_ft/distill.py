@@ -383,7 +383,7 @@ def spread_rest(ls, keep, log_rest, log_cap, rounds:int=10):
         capped |= over
     return torch.where(capped, log_cap.expand_as(out), out)
 
-# %% ../nbs/03_distill.ipynb #5bef9129
+# %% ../nbs/03_distill.ipynb #5e949317
 def _flat_topk(t:TopK, m:torch.Tensor) -> TopK:
     "A (B, T) top-k entry flattened to the positions where `m` is True"
     k = t.values.shape[-1]

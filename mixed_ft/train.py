@@ -24,11 +24,11 @@ from .distributed import *
 from .io import *
 
 # %% auto #0
-__all__ = ['lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator', 'ProgressBar',
-           'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile', 'check_resumable', 'Checkpoint',
-           'plot_history', 'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded',
-           'per_rank', 'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file',
-           'resume_checkpoint', 'SaveError', 'CKPT_VERSION']
+__all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator',
+           'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile', 'check_resumable',
+           'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history', 'init_distributed', 'finish_distributed',
+           'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save', 'export_model',
+           'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError', 'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -88,6 +88,7 @@ class Trainer:
         self.metrics = as_metrics(metrics)
         init_distributed()
         self.world, self.parallel = world_size(), parallel
+        self.sharded = self.world > 1 and parallel == 'fsdp'   # checkpoints as torch.distributed.checkpoint folders
         if self.world > 1 and device is None and torch.cuda.is_available(): device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
         self.device = default_device(device)
         self.model.to(self.device); self.objective.to(self.device)
@@ -392,24 +393,26 @@ class Compile(Callback):
 # %% ../nbs/04_train.ipynb #137ee681
 @patch
 def state_dict(self:Trainer) -> dict:
-    "Everything needed to resume this run exactly"
-    if self.world > 1 and self.parallel == 'fsdp':
-        raise NotImplementedError("checkpoints of FSDP-sharded models are not supported yet (they need torch.distributed.checkpoint); "
-                                  "train without Checkpoint, or with parallel='ddp'")
-    return dict(version=CKPT_VERSION, model=unwrap_model(self.model).state_dict(), objective=self.objective.state_dict(),
-                optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
+    "Everything needed to resume this run exactly (under FSDP the model's and optimizer's entries are this process's shards)"
+    if self.sharded:
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+        model, optimizer = get_state_dict(self.model, self.opt)
+    else: model, optimizer = unwrap_model(self.model).state_dict(), self.opt.state_dict()
+    return dict(version=CKPT_VERSION, model=model, objective=self.objective.state_dict(),
+                optimizer=optimizer, scheduler=self.sched.state_dict(),
                 callbacks={c.name: c.state_dict() for c in self.callbacks if c.state_dict() is not None},
                 rng=per_rank(rng_state()), epoch_rng=per_rank(self.epoch_rng), step=self.step, epoch=self.epoch,
                 batch_idx=self.batch_idx, history=list(self.history))
 
-def check_resumable(ck:dict, tr:Trainer):
-    "Refuse, naming the difference, a checkpoint whose model or strategies are not this run's"
+def check_resumable(ck:dict, tr:Trainer, shapes:dict|None=None):
+    "Refuse, naming the difference, a checkpoint whose model (`shapes`: its parameters' shapes, if not in `ck`) or strategies are not this run's"
     have, want = sorted(k for k in ck['objective'] if k != '_weighting'), sorted(s.name for s in tr.objective.strategies)
     if have != want:
         raise ValueError(f"the checkpoint was written by a run with the strategies {have}, and this run has {want}: "
                          "resume with the run's own strategies, or start a new run")
-    sd = unwrap_model(tr.model).state_dict()
-    bad = [k for k in ck['model'] if k not in sd or ck['model'][k].shape != sd[k].shape] + [k for k in sd if k not in ck['model']]
+    sd = {k: tuple(v.shape) for k, v in unwrap_model(tr.model).state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in ck['model'].items()} if shapes is None else shapes
+    bad = [k for k in shapes if k not in sd or shapes[k] != sd[k]] + [k for k in sd if k not in shapes]
     if bad:
         raise ValueError(f"the checkpoint's model does not fit this model ({len(bad)} parameters differ, e.g. {bad[0]}): "
                          "resume with the run's own model settings, or start a new run")
@@ -417,11 +420,13 @@ def check_resumable(ck:dict, tr:Trainer):
 @patch
 def load_checkpoint(self:Trainer, path):
     "Restore the full training state from `path` (a checkpoint, or a run folder: its newest readable one)"
-    ck, self.resumed_from = resume_checkpoint(path)
-    check_resumable(ck, self)
-    unwrap_model(self.model).load_state_dict(ck['model'])
+    if self.sharded: ck, self.resumed_from = resume_sharded(path, self)   # the shards loaded into the model and optimizer
+    else:
+        ck, self.resumed_from = resume_checkpoint(path)
+        check_resumable(ck, self)
+        unwrap_model(self.model).load_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer'])
     self.objective.load_state_dict(ck['objective'])
-    self.opt.load_state_dict(ck['optimizer']); self.sched.load_state_dict(ck['scheduler'])
+    self.sched.load_state_dict(ck['scheduler'])
     for c in self.callbacks:
         if c.name in ck['callbacks']: c.load_state_dict(ck['callbacks'][c.name])
     self.step, self.epoch, self.history = ck['step'], ck['epoch'], list(ck['history'])
@@ -432,17 +437,73 @@ def load_checkpoint(self:Trainer, path):
         set_rng_state(mine(ck['rng']))
     return self
 
+# %% ../nbs/04_train.ipynb #b9b32849
+SHARDED = '__sharded__'   # in trainer.pt: this callback entry is in the shards
+
+def _dtensor_dict(v) -> bool:
+    from torch.distributed.tensor import DTensor
+    return isinstance(v, dict) and len(v) > 0 and all(isinstance(x, DTensor) for x in v.values())
+
+def save_sharded(sd:dict, folder:str|Path, keep_previous:bool=False) -> Path:
+    "Write a trainer state with FSDP shards to `folder` (all processes together): the shards with torch.distributed.checkpoint, the rest by rank 0"
+    import shutil, torch.distributed.checkpoint as dcp
+    folder = Path(folder); tmp = folder.with_name(f'.{folder.name}.tmp')
+    if is_main(): shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    dist.barrier()
+    shards, rest = dict(model=sd['model'], optimizer=sd['optimizer'], callbacks={}), dict(sd, model=SHARDED, optimizer=SHARDED, callbacks={})
+    for name, cs in sd['callbacks'].items():
+        keep = dict(cs) if isinstance(cs, dict) else cs
+        for key, v in (cs.items() if isinstance(cs, dict) else ()):
+            if _dtensor_dict(v): shards['callbacks'].setdefault(name, {})[key] = v; keep[key] = SHARDED
+        rest['callbacks'][name] = keep
+    dcp.save(shards, checkpoint_id=str(tmp))
+    if is_main():
+        atomic_save(rest, tmp/'trainer.pt')
+        with interrupts_deferred():   # the old folder stays readable (as .prev) until the new one is in place
+            prev = previous_path(folder)
+            if folder.exists():
+                shutil.rmtree(prev, ignore_errors=True)
+                if keep_previous: folder.rename(prev)
+                else: shutil.rmtree(folder)
+            tmp.rename(folder)
+    dist.barrier()
+    return folder
+
+def resume_sharded(path:str|Path, tr:Trainer) -> tuple[dict, Path]:
+    "The newest readable sharded checkpoint at `path` (a run folder or a .dcp folder), its shards loaded into `tr`'s model and optimizer"
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    path = Path(path)
+    cands = [path/'last.dcp', path/'last.prev.dcp'] if not path.suffix == '.dcp' else [path, previous_path(path)]
+    found = [c for c in cands if (c/'trainer.pt').exists() and (c/'.metadata').exists()]
+    if not found: raise FileNotFoundError(f"No sharded checkpoint at {path} (looked for {', '.join(str(c) for c in cands)}): "
+                                          "an FSDP run writes last.dcp folders; a last.pt comes from a run with parallel='ddp' or one process")
+    folder = found[0]
+    rest = load_checkpoint_file(folder/'trainer.pt')
+    meta = dcp.FileSystemReader(str(folder)).read_metadata().state_dict_metadata
+    check_resumable(rest, tr, {k[len('model.'):]: tuple(v.size) for k, v in meta.items() if k.startswith('model.') and hasattr(v, 'size')})
+    model, optimizer = get_state_dict(tr.model, tr.opt)
+    shards = dict(model=model, optimizer=optimizer, callbacks={})
+    for name, cs in rest['callbacks'].items():   # a callback's sharded weights have the model's layout (KeepBest's)
+        for key, v in (cs.items() if isinstance(cs, dict) else ()):
+            if v == SHARDED: shards['callbacks'].setdefault(name, {})[key] = {k: t.detach().clone() for k, t in tr.model.state_dict().items()}
+    dcp.load(shards, checkpoint_id=str(folder))
+    set_state_dict(tr.model, tr.opt, model_state_dict=shards['model'], optim_state_dict=shards['optimizer'])
+    for name, got in shards['callbacks'].items(): rest['callbacks'][name].update(got)
+    return dict(rest, model=shards['model'], optimizer=shards['optimizer']), folder
+
 # %% ../nbs/04_train.ipynb #4a8dc57b
 class Checkpoint(Callback):
-    "Write `last.pt` after each epoch (and every `every_steps` steps) and `best.pt` when `monitor` improves"
+    "Write `last.pt` after each epoch (and every `every_steps` steps) and `best.pt` when `monitor` improves (under FSDP: `last.dcp`, `best.dcp` folders)"
     order = 20
     def __init__(self, path:str|Path, # folder for last.pt and best.pt
                  monitor:str|None='valid_accuracy', # metric deciding best.pt (None: no best.pt)
                  mode:str='max', every_steps:int|None=None):
         store_attr(); self.path, self.best = Path(path), None
     def save(self, tr, name):
-        sd = tr.state_dict()  # on every process (it gathers their generator states); written by rank 0
-        if is_main(): atomic_save(sd, self.path/name, keep_previous=name == 'last.pt')
+        sd = tr.state_dict()  # on every process (it gathers their generator states); written by rank 0, or sharded by all
+        if tr.sharded: save_sharded(sd, self.path/(Path(name).stem + '.dcp'), keep_previous=name == 'last.pt')
+        elif is_main(): atomic_save(sd, self.path/name, keep_previous=name == 'last.pt')
     def after_step(self, tr):
         if self.every_steps and tr.step % self.every_steps == 0: self.save(tr, 'last.pt')
     def after_eval(self, tr):

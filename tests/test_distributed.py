@@ -65,6 +65,17 @@ def test_fsdp_two_processes_match_one_process(reference):
     assert diff < 1e-5, diff
 
 
+def test_fsdp_checkpoint_resumes_exactly(tmp_path, reference):
+    "FSDP2 checkpoints through torch.distributed.checkpoint: a run that fails at step 13 resumes from its step-10 shards"
+    _, env = reference
+    torchrun(2, HERE/'dist_fsdp_resume.py', tmp_path, env=env)
+    r = json.loads((tmp_path/'fsdp_resume.json').read_text())
+    assert r['step_saved'] == 10 and r['resumed_from'].endswith('last.dcp') and r['steps'] == 24
+    assert r['same_history'] and r['n_loss'] == 24      # steps 11-24 lose the same: optimizer, scheduler, data order, generators
+    assert r['diff'] == 0.0 and r['best_step'] == 8     # KeepBest's step-8 weights came back from the shards
+    assert r['files'] == ['best.dcp', 'last.dcp', 'last.prev.dcp'] and '__1_0.distcp' in r['prev']   # each process wrote its shard
+
+
 def test_cli_train_under_torchrun(tmp_path, cli_env):
     cfg = tmp_path/'run.toml'
     cfg.write_text(f'[data]\nn_train = 128\n[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/run"\n')
