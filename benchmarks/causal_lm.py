@@ -106,7 +106,9 @@ def main():
         if 'topk' in strat:
             row['cache'] = dict(topk=TOPK, mb=folder_mb(vapp.cache().path), fill_s=getattr(vapp, 'cache_fill_s', None),
                                 full_mb=c['n_train'] * c['block'] * vapp.teacher().config.vocab_size * 2 / 2**20)
-        if key in done and a.retime: row.update({k: done[key][k] for k in ('ppl', 'task_accuracy')})   # quality from the first run
+        if key in done and a.retime:   # quality (and the cache's fill time) from the first run
+            row.update({k: done[key][k] for k in ('ppl', 'task_accuracy')})
+            if 'cache' in row: row['cache']['fill_s'] = done[key]['cache']['fill_s']
         sets[name] = done[key] = row
         log.write_text(json.dumps(done, indent=1))
         print(f"{name:10s} perplexity {row['ppl']:8.2f}  SST-2 {row['task_accuracy']:.1%}  step {row['step_s_median']:.2f}s", flush=True)

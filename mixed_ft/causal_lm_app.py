@@ -197,22 +197,26 @@ class CausalLM(Application):
             return ds
         return self.memo(f'task_{key}', make)
 
+    def task_loader(self, key:str):
+        "Batches of the auxiliary task's `key` split (shuffled for training), or None without one"
+        task = self.task(key)
+        if task is None: return None
+        return torch.utils.data.DataLoader(task, batch_size=self.cfg.data.batch_size, shuffle=key == 'train', collate_fn=task.collate)
+
     def loaders(self, parts):
         bs = self.cfg.data.batch_size
         train = torch.utils.data.DataLoader(self.blocks('train'), batch_size=bs, shuffle=True)
         if 'TA' in parts:
-            task = self.task('train')
+            task = self.task_loader('train')
             if task is None: raise ConfigError('TA needs an auxiliary task: [data] task_train = "path/to/labelled.tsv" (and task_valid to measure it)')
             if world_size() > 1: raise ConfigError("TA mixes two loaders, which this application does not shard across processes yet: run TA sets in one process")
             # the text's blocks all stay (every set sees the same text); the task's batches come on top, drawn in proportion
-            train = MultiTaskLoader({'text': train, 'task': torch.utils.data.DataLoader(task, batch_size=bs, shuffle=True, collate_fn=task.collate)},
-                                    'proportional')
+            train = MultiTaskLoader({'text': train, 'task': task}, 'proportional')
         return train, torch.utils.data.DataLoader(self.blocks('valid'), batch_size=bs)
     def report_loader(self): return self.loaders(set())[1]
     def side_evaluations(self):
-        task = self.task('valid')
-        if task is None: return []
-        return [(torch.utils.data.DataLoader(task, batch_size=self.cfg.data.batch_size, collate_fn=task.collate), [AnswerAccuracy(task.answers)])]
+        dl = self.task_loader('valid')
+        return [] if dl is None else [(dl, [AnswerAccuracy(dl.dataset.answers)])]
 
     # --- models
     def _loaded(self):
@@ -240,11 +244,9 @@ class CausalLM(Application):
         def make():
             ds, k, teacher = self.blocks('train'), self.cfg.strategies.topk, Teacher(self.teacher())
             fp, n = data_fingerprint(ds.ids), len(ds)
-            t0 = time.perf_counter()
             c = TeacherCache(self.work_dir/f"lm_cache_{teacher.fingerprint()}_{fp}_{k}", teacher.fingerprint(), fp, n, self.teacher().config.vocab_size,
                              topk=k, lengths=[[ds.ids.shape[1]]] * n)
-            c.fill(teacher, torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size), progress=self.progress)
-            self.cache_fill_s = time.perf_counter() - t0
+            self.cache_fill_s = c.fill_timed(teacher, torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size), progress=self.progress)
             return c
         return self.memo('cache', make)
 

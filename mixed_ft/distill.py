@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import *
+from .io import atomic_write_text
 
 # %% auto #0
 __all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
@@ -523,6 +524,16 @@ def fill(self:TeacherCache, teacher, loader, progress:bool=True):
     self.flush()
     if shared: torch.distributed.barrier()
     return self
+
+
+@patch
+def fill_timed(self:TeacherCache, teacher, loader, progress:bool=True) -> float|None:
+    "`fill`, and the seconds the fill took when it made the cache — kept in its folder, so a later run that only opens it reports them too"
+    was_full, t0 = self.complete(), time.perf_counter()
+    self.fill(teacher, loader, progress)
+    f = self.path/'fill_seconds.json'
+    if not was_full and is_main(): atomic_write_text(f, json.dumps(time.perf_counter() - t0))
+    return json.loads(f.read_text()) if f.exists() else None
 
 @patch
 def flush(self:TeacherCache):

@@ -202,12 +202,10 @@ class NER(Application):
             ts = self.transfer()
             teacher = Teacher(self.teacher(), inputs=TEACHER_INPUTS)
             fp = teacher.fingerprint()
-            t0 = time.perf_counter()
             c = TeacherCache(self.work_dir/f"ner_cache_{fp}_{ts['fingerprint']}", fp, ts['fingerprint'], ts['n'], len(self.data()['names']),
                              n_aug=self.cfg.data.n_copies + 1, lengths=ts['lengths'])
             full = self.dataset(ts['data'], ids=ts['ids'], aug_ids=ts['aug_ids'])
-            c.fill(teacher, ner_loader(full, 64, shuffle=False), progress=self.progress)
-            self.cache_fill_s = time.perf_counter() - t0
+            self.cache_fill_s = c.fill_timed(teacher, ner_loader(full, 64, shuffle=False), progress=self.progress)
             return c
         return self.memo('cache', make)
 

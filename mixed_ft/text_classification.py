@@ -214,11 +214,9 @@ class TextClassification(Application):
             ts, fp = self.transfer(), teacher.fingerprint()
             dfp = data_fingerprint(*ts['fingerprint_parts'], self.cfg.data.max_len)
             n = len(self.examples()['texts']) + len(self.examples()['unlabelled'])
-            t0 = time.perf_counter()
             c = TeacherCache(self.work_dir/f'text_cache_{fp}_{dfp}', fp, dfp, n, self.examples()['n_classes'], n_aug=self.cfg.data.n_copies + 1)
             full = self.dataset(ts['texts'], ts['labels'], ids=ts['ids'], aug_ids=ts['aug_ids'])
-            c.fill(teacher, text_loader(full, 128, shuffle=False), progress=self.progress)
-            self.cache_fill_s = time.perf_counter() - t0
+            self.cache_fill_s = c.fill_timed(teacher, text_loader(full, 128, shuffle=False), progress=self.progress)
             return c
         return self.memo('cache', make)
 

@@ -437,7 +437,7 @@ def load_checkpoint(self:Trainer, path):
         set_rng_state(mine(ck['rng']))
     return self
 
-# %% ../nbs/04_train.ipynb #b9b32849
+# %% ../nbs/04_train.ipynb #90908f33
 SHARDED = '__sharded__'   # in trainer.pt: this callback entry is in the shards
 
 def _dtensor_dict(v) -> bool:
