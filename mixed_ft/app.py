@@ -52,6 +52,7 @@ class TrainerConfig:
     seed:int = 0
     eval_every:int = 0 # evaluate every N steps (0: after each epoch)
     early_stopping:int = 0 # patience in evaluations (0: off)
+    parallel:str = 'ddp' # under torchrun: ddp (a model replica per process) or fsdp (parameters sharded; checkpoints as .dcp folders)
 
 @dataclass
 class OutputConfig:
@@ -212,7 +213,8 @@ def get_app(name:str) -> type[Application]:
 class ConfigError(ValueError):
     "A config file that cannot be used as written"
 
-CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_schedule'): ('linear', 'cosine', 'constant')}
+CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_schedule'): ('linear', 'cosine', 'constant'),
+           ('trainer', 'parallel'): ('ddp', 'fsdp')}
 MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'): (1, 'at least 1'),
            ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
            ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'), ('output', 'every_steps'): (0, '0 or a positive number')}
@@ -344,7 +346,7 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None,
                    callbacks=[*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks],
-                   seed=seed, eval_every=t.eval_every or None, progress=app.progress if progress is None else progress)
+                   seed=seed, eval_every=t.eval_every or None, parallel=t.parallel, progress=app.progress if progress is None else progress)
 
 def report(app:Application, trainer:Trainer, who:str='the trained model') -> dict:
     "`trainer`'s model scored on the reported split with the application's metrics and extras; warns about degenerate results"

@@ -18,7 +18,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['init_distributed', 'finish_distributed', 'ShardSampler', 'shard_loader', 'wrap_parallel', 'pad_time',
-           'gather_sharded', 'per_rank', 'mine']
+           'full_state_dict', 'gather_sharded', 'per_rank', 'mine']
 
 # %% ../nbs/00c_distributed.ipynb #acd12563
 def init_distributed():
@@ -63,6 +63,11 @@ def pad_time(xs:list, value) -> torch.Tensor:
     if len({x.shape[1:] for x in xs}) <= 1 or xs[0].ndim < 2: return torch.cat(xs)
     T = max(x.shape[1] for x in xs)
     return torch.cat([torch.nn.functional.pad(x, [0, 0] * (x.ndim - 2) + [0, T - x.shape[1]], value=value) for x in xs])
+
+def full_state_dict(model:nn.Module) -> dict:
+    "The model's weights as plain tensors on the CPU; under FSDP gathered from every process's shards (a collective: all processes call it)"
+    from torch.distributed.tensor import DTensor
+    return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu() for k, v in unwrap_model(model).state_dict().items()}
 
 def gather_sharded(x:torch.Tensor, dl:DataLoader) -> torch.Tensor:
     "Every process's predictions: in data-set order for the interleaved samplers (without any padding), or simply concatenated"

@@ -422,6 +422,10 @@ def load_checkpoint(self:Trainer, path):
     "Restore the full training state from `path` (a checkpoint, or a run folder: its newest readable one)"
     if self.sharded: ck, self.resumed_from = resume_sharded(path, self)   # the shards loaded into the model and optimizer
     else:
+        p = Path(path)
+        if p.suffix == '.dcp' or (p.is_dir() and not (p/'last.pt').exists() and not (p/'last.prev.pt').exists() and (p/'last.dcp').exists()):
+            raise FileNotFoundError(f"{p} holds sharded checkpoints (.dcp folders, written under FSDP): resume them under torchrun "
+                                    "with parallel='fsdp' ([trainer] parallel = \"fsdp\")")
         ck, self.resumed_from = resume_checkpoint(path)
         check_resumable(ck, self)
         unwrap_model(self.model).load_state_dict(ck['model']); self.opt.load_state_dict(ck['optimizer'])

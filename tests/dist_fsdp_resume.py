@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 from mixed_ft.core import Callback, is_main
 from mixed_ft.train import Trainer, Checkpoint, KeepBest, finish_distributed
+from mixed_ft.distributed import full_state_dict
 from toys import toy_data, toy_model
 
 out = Path(sys.argv[1])
@@ -26,8 +27,7 @@ def run(name, *cbs, resume=None):
     try: tr.fit(resume_from=resume)
     except RuntimeError as e:
         if str(e) != 'crash': raise
-    full = {k: v.full_tensor().detach().clone() for k, v in tr.model.state_dict().items()}   # gathers the shards
-    return tr, full
+    return tr, full_state_dict(tr.model)   # gathered from the shards
 
 
 ref, ref_w = run('ref')

@@ -4,6 +4,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from mixed_ft.core import is_main, world_size
 from mixed_ft.train import Trainer, Checkpoint
+from mixed_ft.distributed import full_state_dict
 from toys import toy_data, toy_model
 
 out, parallel, per_rank_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -17,7 +18,7 @@ cbs = [Checkpoint(out + '_ckpt')] if parallel == 'ddp' else []
 tr = Trainer(model, None, train_dl, DataLoader(valid, batch_size=16), epochs=3, lr=1e-2, seed=0, progress=False,
              parallel=parallel, callbacks=cbs)
 tr.fit()
-sd = {k: (v.full_tensor() if hasattr(v, 'full_tensor') else v).detach().cpu() for k, v in model.state_dict().items()}  # FSDP: gather shards
+sd = full_state_dict(model)  # FSDP: gathered from the shards
 if is_main():
     torch.save(sd, out + '.pt')
     json.dump(tr.history, open(out + '.json', 'w'))
