@@ -463,13 +463,11 @@ def save_sharded(sd:dict, folder:str|Path, keep_previous:bool=False) -> Path:
     dcp.save(shards, checkpoint_id=str(tmp))
     if is_main():
         atomic_save(rest, tmp/'trainer.pt')
-        with interrupts_deferred():   # the old folder stays readable (as .prev) until the new one is in place
-            prev = previous_path(folder)
-            if folder.exists():
-                shutil.rmtree(prev, ignore_errors=True)
-                if keep_previous: folder.rename(prev)
-                else: shutil.rmtree(folder)
+        with interrupts_deferred():   # renames only: the old folder stays readable (last.prev.dcp) until the new one is in place
+            old = previous_path(folder) if keep_previous else folder.with_name(f'.{folder.name}.old')
+            if folder.exists(): shutil.rmtree(old, ignore_errors=True); folder.rename(old)
             tmp.rename(folder)
+            if not keep_previous: shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
     return folder
 
@@ -490,7 +488,7 @@ def resume_sharded(path:str|Path, tr:Trainer) -> tuple[dict, Path]:
     shards = dict(model=model, optimizer=optimizer, callbacks={})
     for name, cs in rest['callbacks'].items():   # a callback's sharded weights have the model's layout (KeepBest's)
         for key, v in (cs.items() if isinstance(cs, dict) else ()):
-            if v == SHARDED: shards['callbacks'].setdefault(name, {})[key] = {k: t.detach().clone() for k, t in tr.model.state_dict().items()}
+            if isinstance(v, str) and v == SHARDED: shards['callbacks'].setdefault(name, {})[key] = {k: t.detach().clone() for k, t in tr.model.state_dict().items()}
     dcp.load(shards, checkpoint_id=str(folder))
     set_state_dict(tr.model, tr.opt, model_state_dict=shards['model'], optim_state_dict=shards['optimizer'])
     for name, got in shards['callbacks'].items(): rest['callbacks'][name].update(got)
