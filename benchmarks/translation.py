@@ -8,6 +8,8 @@ BLEU, the figures are test2016 BLEU and chrF (sacrebleu), greedy and beam.
   word-KD    + the teacher's token distributions along the reference (top-8 cache, T = 1, alpha = 0.5)
   seq-KD     + the teacher's beam translations of the training sources as extra pairs (Kim & Rush, 2016)
   DA+TA+KD   all of it, with both KD forms
+  plain-2x   plain trained twice the epochs: as many optimizer steps as DA and seq-KD take, whose extra rows double an
+             epoch (a control, not one of the issue's sets: it says how much of their gain is the extra steps)
 Small data: 5,000 training pairs (the teacher trained on the same 5,000): plain and DA+TA+KD.
 
     python benchmarks/translation.py --quick   # 4,000 pairs, one seed, small models: the JSON's structure in under 10 minutes
@@ -39,7 +41,7 @@ SETTINGS = {  # quick: a smoke run of the pipeline; full: the figures the goals 
                  student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512),
                  teacher=dict(d_model=256, heads=4, enc_layers=3, dec_layers=3, ff=1024, epochs=5, lr=1.5e-3),
                  small_n=5000, small_epochs=6, small_teacher_epochs=10)}
-SETS = ('plain', 'DA', 'TA', 'word-KD', 'seq-KD', 'DA+TA+KD')
+SETS = ('plain', 'DA', 'TA', 'word-KD', 'seq-KD', 'DA+TA+KD', 'plain-2x')
 
 
 def flat(summary, runs):
@@ -50,12 +52,13 @@ def flat(summary, runs):
                     test_chrf_mean=mean(k, 'chrf_beam'), test_chrf_greedy_mean=mean(k, 'chrf')) for k, v in summary.items()}
 
 
-def run_sets(app_for, sets, seeds):
-    "The six sets: plain, DA, TA and DA+TA+KD (both KD forms) from one config, word-KD and seq-KD from a config each"
+def run_sets(app_for, sets, seeds, control=None):
+    "The six sets: plain, DA, TA and DA+TA+KD (both KD forms) from one config, word-KD and seq-KD from a config each; plain-2x from `control`"
     both = ablate(app_for('both'), [s for s in sets if s in ('plain', 'DA', 'TA', 'DA+TA+KD')], seeds, out='')
     runs = list(both['runs'])
     for form in ('word', 'seq'):
         if f'{form}-KD' in sets: runs += [dict(r, set=f'{form}-KD') for r in ablate(app_for(form), ['KD'], seeds, out='')['runs']]
+    if control is not None: runs += [dict(r, set='plain-2x') for r in ablate(control('both'), ['plain'], seeds, out='')['runs']]
     order = {s: i for i, s in enumerate(SETS)}
     runs.sort(key=lambda r: (order[r['set']], r['seed']))
     return runs, both['info']
@@ -76,7 +79,8 @@ def main():
                 trainer=dict(epochs=epochs, lr=c['lr']), output=dict(work_dir=str(CACHE))))
         return make
     print(f"main setting: {c['n'] or 'all'} training pairs", flush=True)
-    runs, info = run_sets(app_for(c['n'], c['epochs'], c['teacher']['epochs']), SETS, c['seeds'])
+    runs, info = run_sets(app_for(c['n'], c['epochs'], c['teacher']['epochs']), SETS, c['seeds'],
+                          control=app_for(c['n'], 2 * c['epochs'], c['teacher']['epochs']))
     sm = summarize(runs, 'bleu_beam')
     print(f"small-data setting: {c['small_n']} training pairs", flush=True)
     s_runs, s_info = run_sets(app_for(c['small_n'], c['small_epochs'], c['small_teacher_epochs']), ('plain', 'DA+TA+KD'), c['seeds'])
@@ -87,7 +91,7 @@ def main():
     plain, mixed = sets['plain']['test_bleu_mean'], sets['DA+TA+KD']['test_bleu_mean']
     goals = {'seq-KD >= plain + 2.5 BLEU (beam)': sets['seq-KD']['test_bleu_mean'] - plain >= 2.5,
              'DA+TA+KD >= plain + 3.5 BLEU': mixed - plain >= 3.5,
-             'DA+TA+KD above every single set': all(mixed > sets[k]['test_bleu_mean'] for k in ('DA', 'TA', 'word-KD', 'seq-KD')),
+             'DA+TA+KD above every single set': all(mixed > sets[k]['test_bleu_mean'] for k in ('DA', 'TA', 'word-KD', 'seq-KD')),  # (plain-2x is a control)
              'student (greedy) within 3.0 BLEU of the teacher (beam)': t['bleu_beam'] - sets['DA+TA+KD']['test_bleu_greedy_mean'] <= 3.0,
              'student greedy >= 5x faster than teacher beam': speedup >= 5,
              'small data: DA+TA+KD >= plain + 4.0 BLEU': s_sets['DA+TA+KD']['test_bleu_mean'] - s_sets['plain']['test_bleu_mean'] >= 4.0}
