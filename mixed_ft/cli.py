@@ -18,7 +18,7 @@ from fastcore.docments import docments
 
 import mixed_ft
 from .core import *
-from .io import atomic_save, atomic_write_text, export_model, load_checkpoint_file, resume_checkpoint, SaveError
+from .io import atomic_save, atomic_write_text, load_checkpoint_file, resume_checkpoint, SaveError
 from .train import Callback, Checkpoint
 from .distributed import finish_distributed, full_state_dict
 from .app import *

@@ -19,7 +19,7 @@ class Crash(Callback):
         if tr.step == self.at: raise RuntimeError('crash')
 
 
-def run(name, *cbs, resume=None):
+def run(*cbs, resume=None):
     torch.manual_seed(0)
     tr = Trainer(toy_model(), None, DataLoader(ds, batch_size=16, shuffle=True), DataLoader(valid, batch_size=16), epochs=3, lr=1e-2,
                  seed=0, progress=False, parallel='fsdp', callbacks=[KeepBest('valid_loss', 'max'), *cbs])
@@ -30,11 +30,11 @@ def run(name, *cbs, resume=None):
     return tr, full_state_dict(tr.model)   # gathered from the shards
 
 
-ref, ref_w = run('ref')
-broken, _ = run('broken', Checkpoint(out/'ckpt', monitor='valid_loss', mode='min', every_steps=5), Crash(13))
+ref, ref_w = run()
+broken, _ = run(Checkpoint(out/'ckpt', monitor='valid_loss', mode='min', every_steps=5), Crash(13))
 ck = out/'ckpt'
 step_saved = torch.load(ck/'last.dcp'/'trainer.pt', weights_only=True)['step']
-resumed, res_w = run('resumed', Checkpoint(out/'ckpt2', monitor=None), resume=ck)
+resumed, res_w = run(Checkpoint(out/'ckpt2', monitor=None), resume=ck)
 if is_main():
     diff = max((ref_w[k] - res_w[k]).abs().max().item() for k in ref_w)
     loss = lambda h: [round(r['loss'], 6) for r in h if 'loss' in r]
