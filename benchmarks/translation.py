@@ -15,8 +15,8 @@ Small data: 5,000 training pairs (the teacher trained on the same 5,000): plain 
     python benchmarks/translation.py --quick   # 4,000 pairs, one seed, small models: the JSON's structure in under 10 minutes
     python benchmarks/translation.py           # all 29,000 pairs, seeds 0, 1, 2 (see SETTINGS for sizes; in the background)
 
-The teachers, their translations, the caches and every finished run are kept in benchmarks/.cache, so a stopped run
-resumes and a rerun only redraws the report. Writes benchmarks/results/translation.json (or translation_quick.json),
+The teachers, their translations, the caches and every finished run are kept in benchmarks/.cache (or
+$MIXED_FT_BENCH_CACHE), so a stopped run resumes and a rerun only redraws the report. Writes benchmarks/results/translation.json (or translation_quick.json),
 translation.png and the translation section of benchmarks/BENCHMARKS.md.
 """
 import argparse, json, os, platform
@@ -31,7 +31,7 @@ from mixed_ft.experiment import ablate, summarize, ablation_table, plot_ablation
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))/'multi30k'
-CACHE = ROOT/'benchmarks'/'.cache'
+CACHE = Path(os.environ.get('MIXED_FT_BENCH_CACHE', ROOT/'benchmarks'/'.cache'))   # another folder: a run from scratch
 SETTINGS = {  # quick: a smoke run of the pipeline; full: the figures the goals are about, sized for 2 CPU cores (~2.3 h)
     'quick': dict(n=4000, n_valid=200, seeds=(0,), epochs=3, batch=64, vocab=4000, lr=2e-3,
                   student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512),
