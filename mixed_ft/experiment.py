@@ -123,6 +123,7 @@ def _run_key(app:Application, name:str, seed:int) -> str:
     cfg = asdict(app.cfg)
     for k in ('output', 'ablate'): cfg.pop(k)
     cfg['strategies'].pop('set')
+    cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way (and the key never held a process count)
     return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}"
 
 def ablate(app:Application, # the application, with its config (its [ablate] section gives the defaults below)
