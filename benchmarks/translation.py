@@ -12,7 +12,7 @@ BLEU, the figures are test2016 BLEU and chrF (sacrebleu), greedy and beam.
              epoch (a control, not one of the issue's sets: it says how much of their gain is the extra steps)
 Small data: 5,000 training pairs (the teacher trained on the same 5,000): plain and DA+TA+KD.
 
-    python benchmarks/translation.py --quick   # 4,000 pairs, one seed, small models: the JSON's structure in under 10 minutes
+    python benchmarks/translation.py --quick   # 3,000 pairs, one seed, small models: the JSON's structure in under 10 minutes
     python benchmarks/translation.py           # all 29,000 pairs, seeds 0, 1, 2 (see SETTINGS for sizes; in the background)
 
 The teachers, their translations, the caches and every finished run are kept in benchmarks/.cache (or
@@ -32,11 +32,11 @@ from mixed_ft.experiment import ablate, summarize, ablation_table, plot_ablation
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))/'multi30k'
 CACHE = Path(os.environ.get('MIXED_FT_BENCH_CACHE', ROOT/'benchmarks'/'.cache'))   # another folder: a run from scratch
-SETTINGS = {  # quick: a smoke run of the pipeline; full: the figures the goals are about, sized for 2 CPU cores (~2.3 h)
-    'quick': dict(n=4000, n_valid=200, seeds=(0,), epochs=3, batch=64, vocab=4000, lr=2e-3,
-                  student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512),
-                  teacher=dict(d_model=192, heads=4, enc_layers=2, dec_layers=2, ff=768, epochs=4, lr=2e-3),
-                  small_n=1000, small_epochs=6, small_teacher_epochs=6),
+SETTINGS = {  # quick: a smoke run of the pipeline; full: the figures the goals are about (on 2 CPU cores about 3 h 20 min with the plain-2x control)
+    'quick': dict(n=3000, n_valid=100, seeds=(0,), epochs=2, batch=64, vocab=4000, lr=2e-3, kd_beam=2,   # beam 2 throughout: models this
+                  student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512, beam=2),     # young decode to the length limit
+                  teacher=dict(d_model=192, heads=4, enc_layers=2, dec_layers=2, ff=768, epochs=3, lr=2e-3),
+                  small_n=1000, small_epochs=4, small_teacher_epochs=4),
     'full': dict(n=None, n_valid=500, seeds=(0, 1, 2), epochs=2, batch=64, vocab=8000, lr=2e-3,
                  student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512),
                  teacher=dict(d_model=256, heads=4, enc_layers=3, dec_layers=3, ff=1024, epochs=5, lr=1.5e-3),
@@ -75,7 +75,7 @@ def main():
             return Translation(Translation.config(
                 data=dict(train=str(DATA/'train'), valid=str(DATA/'val'), test=str(DATA/'test'), n_train=n or 0, n_valid=c['n_valid'],
                           vocab_size=c['vocab'], batch_size=c['batch']),
-                model=c['student'], teacher=dict(c['teacher'], epochs=teacher_epochs), strategies=dict(kd=kd),
+                model=c['student'], teacher=dict(c['teacher'], epochs=teacher_epochs), strategies=dict(kd=kd, kd_beam=c.get('kd_beam', 4)),
                 trainer=dict(epochs=epochs, lr=c['lr']), output=dict(work_dir=str(CACHE))))
         return make
     print(f"main setting: {c['n'] or 'all'} training pairs", flush=True)
@@ -86,6 +86,10 @@ def main():
     s_runs, s_info = run_sets(app_for(c['small_n'], c['small_epochs'], c['small_teacher_epochs']), ('plain', 'DA+TA+KD'), c['seeds'])
     s_sm = summarize(s_runs, 'bleu_beam')
     sets, s_sets = flat(sm, runs), flat(s_sm, s_runs)
+    control = {r['seed']: r['bleu_beam'] for r in runs if r['set'] == 'plain-2x'}   # the steps DA and seq-KD take, on clean pairs
+    for k in ('DA', 'seq-KD', 'DA+TA+KD'):   # paired by seed
+        d = [r['bleu_beam'] - control[r['seed']] for r in runs if r['set'] == k and r['seed'] in control]
+        sets[k]['diff_vs_plain_2x'] = sum(d) / len(d) if d else None
     t = info['teacher_scores']
     speedup = info['student_greedy_sent_per_s'] / info['teacher_beam_sent_per_s']
     plain, mixed = sets['plain']['test_bleu_mean'], sets['DA+TA+KD']['test_bleu_mean']
@@ -113,20 +117,25 @@ def main():
 
 def write_markdown(res, sm, info):
     st, sd, t = res['setup'], res['small_data'], res['teacher']
+    beam = st['student'].get('beam', 4)
     arch = lambda m: f"d={m['d_model']}, {m['enc_layers']}+{m['dec_layers']} layers, ff {m['ff']}"
     lines = [f"## Translation, Multi30k en→de (`benchmarks/translation.py{' --quick' if res['quick'] else ''}`)", "",
              f"Command: `{res['command']}` — {res['machine']}." + (" **Quick setting: a smoke run, one seed, small models — not the full-run figures the goals are about.**" if res['quick'] else ''), "",
              f"{st['n_train']:,} training pairs, a joint BPE of {st['vocab']:,} pieces; best epoch on validation greedy BLEU ({st['n_valid']:,} pairs), "
              f"figures on test2016 ({st['n_test']:,} pairs), sacrebleu BLEU and chrF on detokenized output; seeds {st['seeds']}; students {st['epochs']} epochs in batches of {st['batch']}. "
              f"Teacher: Transformer ({arch(st['teacher'])}; {st['teacher_params'] / 1e6:.1f}M parameters), trained {st['teacher']['epochs']} epochs "
-             f"({t['train_s'] / 60:.0f} min): test BLEU {t['test_bleu']:.1f} (beam 4), {t['test_bleu_greedy']:.1f} greedy; chrF {t['test_chrf']:.1f}. "
+             f"({t['train_s'] / 60:.0f} min): test BLEU {t['test_bleu']:.1f} (beam {beam}), {t['test_bleu_greedy']:.1f} greedy; chrF {t['test_chrf']:.1f}. "
              f"Student: Transformer ({arch(st['student'])}; {st['student_params'] / 1e6:.1f}M parameters). Decoding: student greedy "
              f"{res['student_greedy_sent_per_s']:,.0f} sentences/s, student beam {res['student_beam_sent_per_s']:,.0f}, teacher beam "
              f"{res['teacher_beam_sent_per_s']:,.0f}: {res['speedup_vs_teacher']:.1f}x.", "",
-             ablation_table(sm, 'test BLEU (beam 4)', info, percent=False), "",
+             ablation_table(sm, f'test BLEU (beam {beam})', info, percent=False), "",
              "| set | BLEU beam | BLEU greedy | chrF beam | chrF greedy |", "|---|---:|---:|---:|---:|"]
     for k, v in res['sets'].items():
         lines.append(f"| {k} | {v['test_bleu_mean']:.1f} | {v['test_bleu_greedy_mean']:.1f} | {v['test_chrf_mean']:.1f} | {v['test_chrf_greedy_mean']:.1f} |")
+    d2 = {k: v['diff_vs_plain_2x'] for k, v in res['sets'].items() if v.get('diff_vs_plain_2x') is not None}
+    if d2: lines += ["", "Optimizer steps: DA and seq-KD add a row per training pair, so at the same epochs they take 2x plain's steps and "
+                         "DA+TA+KD 3x; plain-2x is plain at twice the epochs. Against plain-2x (paired by seed): "
+                         + ', '.join(f"{k} {v:+.1f}" for k, v in d2.items()) + " BLEU (beam)."]
     lines += ["", "Goals: " + '; '.join(f"{k}: {'met' if v else 'missed'}" for k, v in res['goals'].items()) + '.', "",
               f"![test2016 BLEU per set](results/{'translation_quick' if res['quick'] else 'translation'}.png)", "",
               f"Small data: {sd['n_train']:,} training pairs (the teacher trained on them: test BLEU {sd['teacher_test_bleu']:.1f}); students {st['small_epochs']} epochs:", "",
