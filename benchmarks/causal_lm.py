@@ -17,7 +17,7 @@ da+ta+kd adds the SST-2 prompts on top). Each set is scored on the SST-2 dev pro
 medians over a run's steps (a callback times each step); they are only meaningful on a quiet machine.
 
     python benchmarks/causal_lm.py --quick   # 64 blocks of 64 tokens (4,096 tokens), every set: under 10 minutes
-    python benchmarks/causal_lm.py           # 1,024 blocks of 128 tokens (131,072 tokens): about 2.5 h on 2 cores
+    python benchmarks/causal_lm.py           # 512 blocks of 128 tokens (65,536 tokens), all 872 SST-2 dev prompts: about 2 h on 2 cores
 
 Finished runs are kept in benchmarks/.cache/causal_lm (a rerun only redraws the report; --retime measures the step
 times again). Writes benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
@@ -41,7 +41,7 @@ TOPK = 32
 SETS = {'ce': ('plain', {}), 'kd-full': ('KD', {}), 'kd-topk': ('KD', {'topk': TOPK}), 'reverse-kl': ('KD', {'kd_loss': 'reverse_kl'}),
         'jsd': ('KD', {'kd_loss': 'jsd'}), 'on-policy': ('KD', {'on_policy': 0.5}), 'da+ta+kd': ('DA+TA+KD', {})}
 SETTINGS = {'quick': dict(block=64, n_train=64, n_valid=32, n_task=64, n_task_valid=128, adapt_epochs=2),
-            'full': dict(block=128, n_train=1024, n_valid=64, n_task=512, n_task_valid=0, adapt_epochs=1)}
+            'full': dict(block=128, n_train=512, n_valid=64, n_task=256, n_task_valid=0, adapt_epochs=1)}
 LR, BATCH = 1e-4, 8
 
 

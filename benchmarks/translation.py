@@ -86,10 +86,8 @@ def main():
     s_runs, s_info = run_sets(app_for(c['small_n'], c['small_epochs'], c['small_teacher_epochs']), ('plain', 'DA+TA+KD'), c['seeds'])
     s_sm = summarize(s_runs, 'bleu_beam')
     sets, s_sets = flat(sm, runs), flat(s_sm, s_runs)
-    control = {r['seed']: r['bleu_beam'] for r in runs if r['set'] == 'plain-2x'}   # the steps DA and seq-KD take, on clean pairs
-    for k in ('DA', 'seq-KD', 'DA+TA+KD'):   # paired by seed
-        d = [r['bleu_beam'] - control[r['seed']] for r in runs if r['set'] == k and r['seed'] in control]
-        sets[k]['diff_vs_plain_2x'] = sum(d) / len(d) if d else None
+    vs_control = summarize(runs, 'bleu_beam', baseline='plain-2x')   # the steps DA and seq-KD take, on clean pairs; paired by seed
+    for k in ('DA', 'seq-KD', 'DA+TA+KD'): sets[k]['diff_vs_plain_2x'] = (vs_control[k]['diff'] or {}).get('mean')
     t = info['teacher_scores']
     speedup = info['student_greedy_sent_per_s'] / info['teacher_beam_sent_per_s']
     plain, mixed = sets['plain']['test_bleu_mean'], sets['DA+TA+KD']['test_bleu_mean']
