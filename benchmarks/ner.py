@@ -13,10 +13,11 @@ and DA+TA+KD with other training sentences as unlabelled transfer data (tags ign
     python benchmarks/ner.py           # all 14,041 sentences, seeds 0, 1, 2 (about 2 h on 2 CPU cores: in the background)
 
 The fine-tuned teachers, the caches and every finished run are kept in benchmarks/.cache, so a stopped run resumes
-and a rerun only redraws the report. Writes benchmarks/results/ner.json (or ner_quick.json), ner.png and the NER
+and a rerun only redraws the report. Writes benchmarks/results/ner.json (or ner_quick.json), ner.png (the full run copies
+it to nbs/images/ner_ablation.png for chapter 05d) and the NER
 section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform, random
+import argparse, json, os, platform, random, shutil
 from pathlib import Path
 
 import torch
@@ -108,6 +109,7 @@ def main():
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'
     out.write_text(json.dumps(res, indent=2))
     plot_ablation(sm, 'CoNLL-2003 test entity F1', out.with_suffix('.png'))
+    if not a.quick: shutil.copy(out.with_suffix('.png'), ROOT/'nbs'/'images'/'ner_ablation.png')   # the tutorial shows it
     write_markdown(res, big)
     print(json.dumps({k: res[k] for k in ('setup', 'teacher', 'sets', 'gap_closed', 'speedup_vs_teacher', 'goals', 'small_data')}, indent=2))
 

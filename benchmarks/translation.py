@@ -17,9 +17,10 @@ Small data: 5,000 training pairs (the teacher trained on the same 5,000): plain 
 
 The teachers, their translations, the caches and every finished run are kept in benchmarks/.cache (or
 $MIXED_FT_BENCH_CACHE), so a stopped run resumes and a rerun only redraws the report. Writes benchmarks/results/translation.json (or translation_quick.json),
-translation.png and the translation section of benchmarks/BENCHMARKS.md.
+translation.png (the full run copies it to nbs/images/translation_ablation.png for chapter 05h) and the translation
+section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform
+import argparse, json, os, platform, shutil
 from pathlib import Path
 
 import torch
@@ -109,6 +110,7 @@ def main():
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'
     out.write_text(json.dumps(res, indent=2))
     plot_ablation(sm, 'test2016 BLEU (beam)', out.with_suffix('.png'), percent=False)
+    if not a.quick: shutil.copy(out.with_suffix('.png'), ROOT/'nbs'/'images'/'translation_ablation.png')   # the tutorial shows it
     write_markdown(res, sm, info)
     print(json.dumps({k: res[k] for k in ('setup', 'teacher', 'sets', 'speedup_vs_teacher', 'goals', 'small_data')}, indent=2))
 
