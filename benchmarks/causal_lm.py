@@ -17,10 +17,13 @@ da+ta+kd adds the SST-2 prompts on top). Each set is scored on the SST-2 dev pro
 medians over a run's steps (a callback times each step); they are only meaningful on a quiet machine.
 
     python benchmarks/causal_lm.py --quick   # 64 blocks of 64 tokens (4,096 tokens), every set: under 10 minutes
-    python benchmarks/causal_lm.py           # 512 blocks of 128 tokens (65,536 tokens), all 872 SST-2 dev prompts: about 2 h on 2 cores
+    python benchmarks/causal_lm.py           # 512 blocks of 128 tokens (65,536 tokens), all 872 SST-2 dev prompts: about 3.5 h on 2 cores
 
-Finished runs are kept in benchmarks/.cache/causal_lm (a rerun only redraws the report; --retime measures the step
-times again). Writes benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
+The teacher, its adaptation and the cache live in benchmarks/.cache/causal_lm; every finished set is kept in
+benchmarks/results/causal_lm[_quick]_runs.json (committed, so that a run stopped on one machine resumes on another: a
+set is read back when its key — the config, the text, the task and the adapted teacher's weights — is the same; a rerun
+of a finished grid only redraws the report; --retime measures the step times again). Writes
+benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
 """
 import argparse, json, os, platform, statistics, time
 from pathlib import Path
@@ -93,7 +96,7 @@ def main():
     del pruned
     print(f"teacher as loaded {loaded:.1f}, adapted {t_res['perplexity']:.1f} (SST-2 prompts {t_res['task_accuracy']:.1%}); "
           f"pruned to {len(kept)} blocks {pruned_res['perplexity']:.1f} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    log = WORK/f'{stem}_runs.json'
+    log = ROOT/'benchmarks'/'results'/f'{stem}_runs.json'
     done = json.loads(log.read_text()) if log.exists() else {}
     sets = {}
     for name, (parts, strat) in SETS.items():
