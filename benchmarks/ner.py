@@ -13,9 +13,8 @@ and DA+TA+KD with other training sentences as unlabelled transfer data (tags ign
     python benchmarks/ner.py           # all 14,041 sentences, seeds 0, 1, 2 (about 2 h on 2 CPU cores: in the background)
 
 The fine-tuned teachers, the caches and every finished run are kept in benchmarks/.cache, so a stopped run resumes
-and a rerun only redraws the report. Writes benchmarks/results/ner.json (or ner_quick.json), ner.png (the full run copies
-it to nbs/images/ner_ablation.png for chapter 05d) and the NER
-section of benchmarks/BENCHMARKS.md.
+and a rerun only redraws the report. Writes benchmarks/results/ner.json (or ner_quick.json), ner.png (the full run
+copies it to nbs/images/ner_ablation.png for chapter 05d) and the NER section of benchmarks/BENCHMARKS.md.
 """
 import argparse, json, os, platform, random, shutil
 from pathlib import Path
