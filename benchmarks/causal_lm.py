@@ -64,11 +64,6 @@ def base_config(c):
                 trainer=dict(epochs=1, lr=LR, warmup=0.1), output=dict(dir=str(WORK/'run'), work_dir=str(WORK)))
 
 
-def majority(labels) -> float:
-    "The accuracy of always answering the most frequent label: the floor a task accuracy is read against"
-    return max(labels.count(l) for l in set(labels)) / len(labels)
-
-
 def folder_mb(p: Path) -> float: return sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 2**20
 
 
@@ -108,14 +103,14 @@ def main():
         tr = build_trainer(vapp, parts, seed=0, callbacks=[timer])
         t1 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t1
         res = report(vapp, tr)
-        row = dict(ppl=res['perplexity'], task_accuracy=res['task_accuracy'], tokens=c['n_train'] * c['block'], steps=len(timer.times),
+        row = dict(ppl=res['perplexity'], task_accuracy=res['task_accuracy'], task_top_pred_share=res['task_top_pred_share'], tokens=c['n_train'] * c['block'], steps=len(timer.times),
                    step_s_median=statistics.median(timer.times), train_s=train_s)
         if 'TA' in parts: row['task_examples'] = len(vapp.task('train'))
         if 'topk' in strat:
             row['cache'] = dict(topk=TOPK, mb=folder_mb(vapp.cache().path), fill_s=getattr(vapp, 'cache_fill_s', None),
                                 full_mb=c['n_train'] * c['block'] * vapp.teacher().config.vocab_size * 2 / 2**20)
         if key in done and a.retime:   # quality (and the cache's fill time) from the first run
-            row.update({k: done[key][k] for k in ('ppl', 'task_accuracy')})
+            row.update({k: done[key][k] for k in ('ppl', 'task_accuracy', 'task_top_pred_share') if k in done[key]})
             if 'cache' in row: row['cache']['fill_s'] = done[key]['cache']['fill_s']
         sets[name] = done[key] = row
         log.write_text(json.dumps(done, indent=1))
@@ -135,9 +130,9 @@ def main():
              'cached step <= 1.15x CE step': ratio['cached_step_vs_ce_step'] <= 1.15}
     res = dict(quick=a.quick, machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
                setup=dict(c, keep=a.keep, teacher_layers=len(decoder_layers(app.teacher())), kept_layers=kept, lr=LR, batch=BATCH, epochs=1,
-                          n_task_valid=len(app.task('valid')), task_valid_majority=majority(app.task('valid').labels)),
+                          n_task_valid=len(app.task('valid')), task_valid_majority=t_res['task_majority_rate']),
                teacher=dict(ppl=t_res['perplexity'], task_accuracy=t_res['task_accuracy'], ppl_before_adaptation=loaded, adapt_s=getattr(app, 'adapt_s', None)),
-               pruned=dict(ppl=pruned_res['perplexity'], task_accuracy=pruned_res['task_accuracy']),
+               pruned=dict(ppl=pruned_res['perplexity'], task_accuracy=pruned_res['task_accuracy'], task_top_pred_share=pruned_res['task_top_pred_share']),
                sets=sets, cache=cache, ratio=ratio, best_kd=best, goals=goals, command='python benchmarks/causal_lm.py' + (' --quick' if a.quick else ''))
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'
     out.write_text(json.dumps(res, indent=1))

@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 
 # %% ../nbs/05f_causal_lm_app.ipynb #830821f0
 from __future__ import annotations
-import copy, random, time
+import copy, random, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import *
-from .metrics import Metric, Perplexity
+from .metrics import ClassCounts, Perplexity, DegenerateResultWarning, degenerate_warnings
 from .text import read_examples
 from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
 from .distributed import world_size
@@ -125,15 +125,23 @@ class PromptTask(torch.utils.data.Dataset):
         return {'input_ids': x, 'attention_mask': pad('input_ids', -1).ne(-1).long(), 'y': pad('y', -100),
                 'idx': torch.stack([it['idx'] for it in items])}
 
-class AnswerAccuracy(Metric):
-    "Accuracy of prompted answers: the prediction is the answer word the model ranks highest at the position whose target is an answer"
+class AnswerAccuracy(ClassCounts):
+    "Accuracy of prompted answers (the prediction is the answer word the model ranks highest where the target is an answer) and how the answers spread"
     def __init__(self, answers:list[int], name:str='task_accuracy'): self.answers, self.name = torch.tensor(answers), name; super().__init__()
     def update(self, logits, targets):
-        a = self.answers.to(logits.device)
-        self.add('correct', (a[logits[:, a].argmax(-1)] == targets).sum()); self.add('n', torch.tensor(float(targets.numel())))
+        a = self.answers.to(targets.device)
+        hit = targets[:, None] == a   # each target's place among the answer words
+        if not hit.any(1).all():
+            raise ValueError(f"target token {int(targets[~hit.any(1)][0])} is not one of the answer words' tokens {a.tolist()}: "
+                             "AnswerAccuracy scores only the positions whose target is an answer (a PromptTask's)")
+        self.update_preds(logits[:, a.to(logits.device)].argmax(-1), hit.int().argmax(1), len(a))
     def compute(self):
-        n = float(self.state.get('n', 0.))
-        return {self.name: float(self.state['correct']) / n if n else float('nan')}
+        "`name`, and with the same prefix `ClassBalance`'s figures over the answers: `task_majority_rate`, `task_top_pred_share`, `task_top_pred_class`"
+        tp, pred, true = self.counts()
+        p, n = self.name.removesuffix('accuracy'), true.sum()
+        if not n: return {self.name: float('nan'), f'{p}majority_rate': float('nan'), f'{p}top_pred_share': float('nan'), f'{p}top_pred_class': -1}
+        return {self.name: float(tp.sum() / n), f'{p}majority_rate': float(true.max() / n), f'{p}top_pred_share': float(pred.max() / n),
+                f'{p}top_pred_class': int(pred.argmax())}
 
 # %% ../nbs/05f_causal_lm_app.ipynb #841bca7d
 class CausalLM(Application):
@@ -289,7 +297,13 @@ class CausalLM(Application):
 
     def metrics(self): return [Perplexity()]
     def extra_metrics(self): return []
-    def check_result(self, res, who): pass
+    def check_result(self, res, who):
+        "Warn when the task's answers are degenerate: one answer word for almost every prompt, or no better than the majority answer"
+        if 'task_top_pred_share' not in res: return
+        words = self.cfg.data.task_words
+        for msg in degenerate_warnings(f"{who} (on the task's prompts, answer classes {list(words)})", res['task_accuracy'],
+                                       {k: res[f'task_{k}'] for k in ('majority_rate', 'top_pred_share', 'top_pred_class')}, 'task validation'):
+            warnings.warn(msg, DegenerateResultWarning)
     def fingerprint(self):
         tasks = [(t.ids, t.labels) for t in (self.task('train'), self.task('valid')) if t is not None]
         return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, *tasks, model_fingerprint(self.teacher()))
