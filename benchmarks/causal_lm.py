@@ -17,12 +17,14 @@ da+ta+kd adds the SST-2 prompts on top). Each set is scored on the SST-2 dev pro
 medians over a run's steps (a callback times each step); they are only meaningful on a quiet machine.
 
     python benchmarks/causal_lm.py --quick   # 64 blocks of 64 tokens (4,096 tokens), every set: under 10 minutes
-    python benchmarks/causal_lm.py           # 512 blocks of 128 tokens (65,536 tokens), all 872 SST-2 dev prompts: about 3.5 h on 2 cores
+    python benchmarks/causal_lm.py           # 512 blocks of 128 tokens (65,536 tokens), all 872 SST-2 dev prompts: 2-3.5 h on 2 cores
+                                             # (1 h 52 min on one machine, about 3.5 h on a slower one)
 
 The teacher, its adaptation and the cache live in benchmarks/.cache/causal_lm; every finished set is kept in
-benchmarks/results/causal_lm[_quick]_runs.json (committed, so that a run stopped on one machine resumes on another: a
-set is read back when its key — the config, the text, the task and the adapted teacher's weights — is the same; a rerun
-of a finished grid only redraws the report; --retime measures the step times again). Writes
+benchmarks/results/causal_lm[_quick]_runs.json (committed): a set is read back when its key — the config, the text,
+the task and the adapted teacher's weights — is the same, so a stopped run resumes on the same machine, and on another
+only if its adaptation of the teacher comes out bit-identical (a different CPU did not, 2026-12-02); a rerun
+of a finished grid only redraws the report; --retime measures the step times again. Writes
 benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
 """
 import argparse, json, os, platform, statistics, time

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import *
-from .metrics import ClassCounts, Perplexity, DegenerateResultWarning, degenerate_warnings
+from .metrics import Accuracy, ClassBalance, Perplexity, DegenerateResultWarning, degenerate_warnings
 from .text import read_examples
 from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
 from .distributed import world_size
@@ -125,7 +125,7 @@ class PromptTask(torch.utils.data.Dataset):
         return {'input_ids': x, 'attention_mask': pad('input_ids', -1).ne(-1).long(), 'y': pad('y', -100),
                 'idx': torch.stack([it['idx'] for it in items])}
 
-class AnswerAccuracy(ClassCounts):
+class AnswerAccuracy(ClassBalance):
     "Accuracy of prompted answers (the prediction is the answer word the model ranks highest where the target is an answer) and how the answers spread"
     def __init__(self, answers:list[int], name:str='task_accuracy'): self.answers, self.name = torch.tensor(answers), name; super().__init__()
     def update(self, logits, targets):
@@ -137,11 +137,8 @@ class AnswerAccuracy(ClassCounts):
         self.update_preds(logits[:, a.to(logits.device)].argmax(-1), hit.int().argmax(1), len(a))
     def compute(self):
         "`name`, and with the same prefix `ClassBalance`'s figures over the answers: `task_majority_rate`, `task_top_pred_share`, `task_top_pred_class`"
-        tp, pred, true = self.counts()
-        p, n = self.name.removesuffix('accuracy'), true.sum()
-        if not n: return {self.name: float('nan'), f'{p}majority_rate': float('nan'), f'{p}top_pred_share': float('nan'), f'{p}top_pred_class': -1}
-        return {self.name: float(tp.sum() / n), f'{p}majority_rate': float(true.max() / n), f'{p}top_pred_share': float(pred.max() / n),
-                f'{p}top_pred_class': int(pred.argmax())}
+        p = self.name.removesuffix('accuracy')
+        return {self.name: Accuracy.compute(self)['accuracy'], **{p + k: v for k, v in super().compute().items()}}
 
 # %% ../nbs/05f_causal_lm_app.ipynb #841bca7d
 class CausalLM(Application):
