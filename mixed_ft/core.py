@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ec206593
 from __future__ import annotations
-import math, random, bisect
+import hashlib, math, random, bisect
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -24,7 +24,8 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'EVENTS', 'set_seed', 'rng_state', 'set_r
            'world_size', 'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs',
            'as_outputs', 'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup',
            'as_schedule', 'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting',
-           'MixedObjective', 'CancelFitException', 'Callback', 'set_parts', 'unwrap_model', 'get_module']
+           'MixedObjective', 'CancelFitException', 'Callback', 'set_parts', 'unwrap_model', 'get_module',
+           'data_fingerprint']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
 def set_seed(seed:int, # The seed for Python, NumPy and torch (every device)
@@ -407,3 +408,16 @@ def get_module(model:nn.Module, path:str) -> nn.Module:
     except AttributeError:
         names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
         raise ValueError(f"the model has no module {path!r}; its modules include {names}") from None
+
+# %% ../nbs/00_core.ipynb #31207c43
+def data_fingerprint(*parts) -> str:
+    "A hash of the data (texts, token ids, tensors) and of how it is augmented (any strings or numbers)"
+    h = hashlib.sha256()
+    def upd(o):
+        if isinstance(o, torch.Tensor): h.update(o.detach().cpu().contiguous().numpy().tobytes()); h.update(str(o.shape).encode())
+        elif isinstance(o, np.ndarray): h.update(np.ascontiguousarray(o).tobytes())
+        elif isinstance(o, (list, tuple)):
+            h.update(b'['); [upd(x) for x in o]; h.update(b']')
+        else: h.update(repr(o).encode())
+    for p in parts: upd(p)
+    return h.hexdigest()[:16]

@@ -6,7 +6,8 @@ Docs: https://mixed-ft.github.io/mixed_ft/distill.html.md"""
 
 # %% ../nbs/03_distill.ipynb #70071d15
 from __future__ import annotations
-import hashlib, json, math, os, time
+import hashlib, json, math, os, time, warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,16 +22,17 @@ from .core import *
 from .io import atomic_write_text
 
 # %% auto #0
-__all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'Teacher', 'mixture_logits', 'TeacherEnsemble',
-           'model_fingerprint', 'KD', 'mix_soft_targets', 'kd_mask', 'check_not_augmented', 'kd_weights',
-           'uniform_layer_map', 'FeatureKD', 'AttentionKD', 'CacheMismatchError', 'data_fingerprint', 'TeacherCache',
-           'TopK', 'spread_rest', 'topk_kl']
+__all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'KDLoss', 'register_kd_loss', 'kd_loss',
+           'Teacher', 'mixture_logits', 'TeacherEnsemble', 'model_fingerprint', 'TopKLossWarning', 'KD',
+           'mix_soft_targets', 'kd_mask', 'check_not_augmented', 'kd_weights', 'uniform_layer_map', 'FeatureKD',
+           'AttentionKD', 'CacheMismatchError', 'TeacherCache', 'TopK', 'spread_rest', 'topk_kl', 'topk_hard']
 
-# %% ../nbs/03_distill.ipynb #494bfa73
+# %% ../nbs/03_distill.ipynb #da527b23
 def _flat(s, t, mask):
     "Flatten token-level logits to the counted positions"
-    if s.shape != t.shape: raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ: "
-                                            "teacher and student must have the same classes (and, per token, the same positions)")
+    if s.shape != t.shape:
+        raise ValueError(f"student logits {tuple(s.shape)} and teacher logits {tuple(t.shape)} differ: teacher and "
+                         "student must have the same classes (and, per token, the same positions)")
     if s.ndim == 3:
         if mask is None: mask = torch.ones(s.shape[:2], dtype=torch.bool, device=s.device)
         m = mask.bool().reshape(-1)
@@ -46,6 +48,7 @@ def _mean(x, s):
     "The mean of per-position losses `x`; 0 (with a gradient path through the student logits `s`) when nothing counts"
     return x.mean() if x.numel() else s.sum() * 0.
 
+# %% ../nbs/03_distill.ipynb #5ff8a6f8
 def kd_kl(s, t, T:float=1., mask=None):
     "T^2 KL(softmax(t/T) || softmax(s/T)), mean over examples (or counted tokens)"
     s, t = _flat(s.float(), t.float(), mask)
@@ -66,6 +69,7 @@ def kd_jsd(s, t, beta:float=0.5, T:float=1., mask=None):
     lm = torch.logsumexp(torch.stack([lt + math.log(beta), ls + math.log(1 - beta)]), 0)
     return _mean((beta * _kl(lt, lm) + (1 - beta) * _kl(ls, lm)) / (beta * (1 - beta)) * T * T, s)
 
+# %% ../nbs/03_distill.ipynb #4d28ceb5
 def kd_mse(s, t, T:float=1., mask=None):
     "Mean squared error between logits (temperature unused)"
     s, t = _flat(s.float(), t.float(), mask)
@@ -76,7 +80,39 @@ def kd_hard(s, t, T:float=1., mask=None):
     s, t = _flat(s.float(), t.float(), mask)
     return _mean(F.cross_entropy(s, t.argmax(-1), reduction='none'), s)
 
-KD_LOSSES = dict(kl=kd_kl, reverse_kl=kd_reverse_kl, jsd=kd_jsd, mse=kd_mse, hard=kd_hard)
+# %% ../nbs/03_distill.ipynb #83d78edd
+@dataclass(frozen=True)
+class KDLoss:
+    "A distillation loss as `KD` uses it: its value, its temperature handling and its path on a top-k cache"
+    fn:Callable # fn(s, t, T, mask, **options) -> the mean loss
+    soft:bool=True # compares distributions at temperature T (False: raw logits, T unused)
+    options:tuple=() # names of `KD` keyword options passed on to `fn` (e.g. 'beta')
+    topk:Callable|None=None # topk(s, TopK, T, mask): the loss straight from a top-k cache's entries
+    topk_any_T:bool=False # `topk` holds at every temperature (False: at T = 1 only)
+    topk_faithful:bool=False # full targets built by `TopK.logits` give gradients close to the full teacher's
+
+KD_LOSSES = {}
+
+def register_kd_loss(name:str, loss:KDLoss) -> KDLoss:
+    "Make `loss` available to `KD(..., loss=name)`"
+    if not isinstance(loss, KDLoss): raise TypeError(f"register_kd_loss takes a KDLoss, got {type(loss).__name__}")
+    KD_LOSSES[name] = loss
+    return loss
+
+def kd_loss(loss:str|KDLoss|Callable) -> KDLoss:
+    "The `KDLoss` for a registered name, an entry, or a plain callable f(s, t, T, mask)"
+    if isinstance(loss, KDLoss): return loss
+    if callable(loss): return KDLoss(loss)
+    if loss not in KD_LOSSES: raise ValueError(f"unknown distillation loss {loss!r}; choose from {sorted(KD_LOSSES)}")
+    return KD_LOSSES[loss]
+
+# %% ../nbs/03_distill.ipynb #a4946d4f
+register_kd_loss('kl', KDLoss(kd_kl, topk=lambda s, t, T, mask: topk_kl(s, t, mask), topk_faithful=True))
+register_kd_loss('reverse_kl', KDLoss(kd_reverse_kl))
+register_kd_loss('jsd', KDLoss(lambda s, t, T, mask, beta=0.5: kd_jsd(s, t, beta, T, mask), options=('beta',)))
+register_kd_loss('mse', KDLoss(kd_mse, soft=False))
+register_kd_loss('hard', KDLoss(kd_hard, topk=lambda s, t, T, mask: topk_hard(s, t, mask), topk_any_T=True,
+                                topk_faithful=True));
 
 # %% ../nbs/03_distill.ipynb #47221faf
 class Teacher:
@@ -117,6 +153,7 @@ def mixture_logits(logits:torch.Tensor, # (K, ..., C): K distributions' logits
     w = w.view(*w.shape, *[1] * (logits.ndim - w.ndim))
     return T * torch.logsumexp(F.log_softmax(logits / T, -1) + w.log(), 0)
 
+# %% ../nbs/03_distill.ipynb #e84d9395
 class TeacherEnsemble:
     "Weighted mean of several teachers' logits ('logits') or of their softened probabilities ('probs')"
     def __init__(self, teachers:Sequence[Teacher], weights:Sequence[float]|None=None, mode:str='logits'):
@@ -143,49 +180,67 @@ def model_fingerprint(model:nn.Module) -> str:
         h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b'')
     return h.hexdigest()[:16]
 
-# %% ../nbs/03_distill.ipynb #a5356af1
+# %% ../nbs/03_distill.ipynb #fbc199d4
+class TopKLossWarning(UserWarning):
+    "A distillation loss paired with a top-k cache it does not read faithfully"
+
 class KD(Strategy):
     "Distillation term `kd` from a teacher, ensemble or cache"
     def __init__(self, teacher, # Teacher, TeacherEnsemble, or TeacherCache (optionally with a live teacher)
-                 loss:str|Callable='kl', # 'kl', 'reverse_kl', 'jsd', 'mse', 'hard', or f(s, t, T, mask)
+                 loss:str|KDLoss|Callable='kl', # a name in KD_LOSSES, a KDLoss, or f(s, t, T, mask)
                  temperature:float|Schedule=1., beta:float=0.5,
-                 mask_key:str|None='attention_mask', # token level: the positions that count; a target key ('y', 'labels') counts those whose target is not -100
+                 mask_key:str|None='attention_mask', # token level: the positions that count (a target key: not -100)
                  name:str='kd'):
-        if isinstance(loss, str):
-            if loss not in KD_LOSSES: raise ValueError(f"unknown distillation loss {loss!r}; choose from {sorted(KD_LOSSES)}")
-            fn = KD_LOSSES[loss]
-            self.loss = (lambda s, t, T, mask: fn(s, t, beta, T, mask)) if loss == 'jsd' else fn
-        else: self.loss = loss
+        self.spec = kd_loss(loss)
+        opts = {k: v for k, v in dict(beta=beta).items() if k in self.spec.options}
+        self.loss = (lambda s, t, T, mask: self.spec.fn(s, t, T, mask, **opts)) if opts else self.spec.fn
         self.teacher, self.T, self.mask_key, self.name, self.terms = teacher, as_schedule(temperature), mask_key, name, (name,)
-        self.mix_logits = loss == 'mse'  # under mixup a cache's targets are mixed as logits for MSE, as distributions otherwise
-    def teacher_logits(self, batch:dict, ctx:Context, s:torch.Tensor|None=None) -> torch.Tensor:
-        "The teacher's logits for this batch; `s`, the student's logits, fills in a top-k cache's classes outside its k"
-        T = self.T(ctx.step)
-        check_not_augmented(self.teacher, batch)
-        if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
-            t, partner = self.teacher.lookup(batch, s.shape[1] if s is not None and s.ndim == 3 else None), None
-            if isinstance(t, TopK):
-                if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes outside "
-                                               "its k: call teacher_logits(batch, ctx, student_logits)")
-                if '_mix' in batch: partner = t.index(batch['_mix']['perm'].to(t.values.device)).logits(s)
-                t = t.logits(s)
-            return mix_targets(t, batch, partner) if self.mix_logits else mix_soft_targets(t, batch, T, partner)
-        if isinstance(self.teacher, TeacherEnsemble): return self.teacher(batch, T=T)
-        return self.teacher(batch)
-    def loss_terms(self, out, batch, ctx):
-        if not ctx.training: return {}
-        if self.loss is kd_kl and getattr(self.teacher, 'topk', None) and self.T(ctx.step) == 1 and '_mix' not in batch:
-            check_not_augmented(self.teacher, batch)   # forward KL on a top-k cache: no full-vocabulary target needed
-            s = out.logits
-            t = self.teacher.lookup(batch, s.shape[1] if s.ndim == 3 else None).to(s.device)
-            return {self.name: topk_kl(s, t, kd_mask(batch, self.mask_key) if s.ndim == 3 else None)}
-        t = self.teacher_logits(batch, ctx, out.logits).to(out.logits.device)
-        if t.shape[-1] != out.logits.shape[-1]:
-            raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation needs "
-                             "the same label set (map the teacher's classes onto the student's, or train a matching head)")
-        mask = kd_mask(batch, self.mask_key) if out.logits.ndim == 3 else None
-        return {self.name: self.loss(out.logits, t, self.T(ctx.step), mask)}
+        self.mix_logits = not self.spec.soft  # under mixup a cache's targets are mixed as logits (mse), else as distributions
+        if getattr(teacher, 'topk', None) and not self.spec.topk_faithful:
+            what = loss if isinstance(loss, str) else 'given'
+            warnings.warn(f"the {what} distillation loss on a top-k cache (k = {teacher.topk}) "
+                          "trains on targets whose mass outside the k is guessed from the student: its gradients differ from the "
+                          "full teacher's (cosine 0.36-0.83 on SmolLM2). Forward KL ('kl') and 'hard' read a top-k cache "
+                          "faithfully; for other losses cache full logits (topk=None).", TopKLossWarning, stacklevel=2)
+    def direct_topk(self, batch:dict, T:float) -> bool:
+        "Whether this batch's loss comes from the loss's `topk` path (a top-k cache, no mixup, a temperature it holds at)"
+        return bool(getattr(self.teacher, 'topk', None) and self.spec.topk and (self.spec.topk_any_T or T == 1)
+                    and '_mix' not in batch)
 
+# %% ../nbs/03_distill.ipynb #7c0dcfc2
+@patch
+def teacher_logits(self:KD, batch:dict, ctx:Context, s:torch.Tensor|None=None) -> torch.Tensor:
+    "The teacher's logits for this batch; `s`, the student's logits, fills in a top-k cache's classes outside its k"
+    T = self.T(ctx.step)
+    check_not_augmented(self.teacher, batch)
+    if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
+        t, partner = self.teacher.lookup(batch, s.shape[1] if s is not None and s.ndim == 3 else None), None
+        if isinstance(t, TopK):
+            if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes outside "
+                                           "its k: call teacher_logits(batch, ctx, student_logits)")
+            if '_mix' in batch: partner = t.index(batch['_mix']['perm'].to(t.values.device)).logits(s)
+            t = t.logits(s)
+        return mix_targets(t, batch, partner) if self.mix_logits else mix_soft_targets(t, batch, T, partner)
+    if isinstance(self.teacher, TeacherEnsemble): return self.teacher(batch, T=T)
+    return self.teacher(batch)
+
+# %% ../nbs/03_distill.ipynb #3d5673d3
+@patch
+def loss_terms(self:KD, out, batch, ctx):
+    if not ctx.training: return {}
+    T, s = self.T(ctx.step), out.logits
+    if self.direct_topk(batch, T):   # the loss straight from a top-k cache's entries: no full-vocabulary target
+        check_not_augmented(self.teacher, batch)
+        t = self.teacher.lookup(batch, s.shape[1] if s.ndim == 3 else None).to(s.device)
+        return {self.name: self.spec.topk(s, t, T, kd_mask(batch, self.mask_key) if s.ndim == 3 else None)}
+    t = self.teacher_logits(batch, ctx, out.logits).to(out.logits.device)
+    if t.shape[-1] != out.logits.shape[-1]:
+        raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation needs "
+                         "the same label set (map the teacher's classes onto the student's, or train a matching head)")
+    mask = kd_mask(batch, self.mask_key) if out.logits.ndim == 3 else None
+    return {self.name: self.loss(out.logits, t, T, mask)}
+
+# %% ../nbs/03_distill.ipynb #b6e619d6
 def mix_soft_targets(t:torch.Tensor, batch:dict, T:float=1., partner:torch.Tensor|None=None) -> torch.Tensor:
     "Teacher logits (B, ..., C) of clean examples -> logits of the mixed examples' distributions at temperature T (identity unmixed)"
     m = batch.get('_mix')
@@ -200,6 +255,7 @@ def kd_mask(batch:dict, key:str|None) -> torch.Tensor|None:
     if not key or key not in batch: return None
     return batch[key] != -100 if key in TARGET_KEYS else batch[key].bool()
 
+# %% ../nbs/03_distill.ipynb #70e1edf6
 def _reads(teacher) -> set|None:
     "The batch keys a teacher reads (None: the batch as the student sees it)"
     if isinstance(teacher, TeacherEnsemble):
@@ -268,6 +324,7 @@ class FeatureKD(Strategy):
             losses.append(_masked_mean(d, mask))
         return {self.name: torch.stack(losses).mean()}
 
+# %% ../nbs/03_distill.ipynb #d4f0bc96
 class AttentionKD(Strategy):
     "MSE between student and teacher attention maps over real (query, key) pairs, per mapped layer pair"
     def __init__(self, teacher:Teacher, layer_map:dict, mask_key:str|None='attention_mask', name:str='attn'):
@@ -294,18 +351,7 @@ class AttentionKD(Strategy):
 class CacheMismatchError(ValueError):
     "A teacher cache made for another teacher, data set or layout"
 
-def data_fingerprint(*parts) -> str:
-    "A hash of the data (texts, token ids, tensors) and of how it is augmented (any strings or numbers)"
-    h = hashlib.sha256()
-    def upd(o):
-        if isinstance(o, torch.Tensor): h.update(o.detach().cpu().contiguous().numpy().tobytes()); h.update(str(o.shape).encode())
-        elif isinstance(o, np.ndarray): h.update(np.ascontiguousarray(o).tobytes())
-        elif isinstance(o, (list, tuple)):
-            h.update(b'['); [upd(x) for x in o]; h.update(b']')
-        else: h.update(repr(o).encode())
-    for p in parts: upd(p)
-    return h.hexdigest()[:16]
-
+# %% ../nbs/03_distill.ipynb #43e512a8
 class TeacherCache:
     "Teacher logits per (example id, augmentation id), memory-mapped on disk, with a manifest of fingerprints"
     def __init__(self, path:str|Path, # a folder
@@ -315,6 +361,10 @@ class TeacherCache:
                  teacher=None, # a live Teacher for lazy filling (optional)
                  lengths=None, # (n_examples, n_aug) positions of every entry: a cache with a position axis (token-level teachers)
                 ):
+        if teacher is not None and hasattr(teacher, 'fingerprint') and teacher.fingerprint() != teacher_fingerprint:
+            raise CacheMismatchError(f"the live teacher given to the cache at {path} has fingerprint {teacher.fingerprint()}, "
+                                     f"but the cache is for teacher {teacher_fingerprint}: it would fill entries from another "
+                                     "model. Pass the teacher the cache was made for, or its own fingerprint.")
         self.path, self.teacher = Path(path), teacher
         kind = 'topk' if topk else 'logits'
         if lengths is not None:
@@ -429,13 +479,28 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
     capped = torch.arange(m, device=s.device) < n_cap[:, None]
     lQ = tail.gather(1, n_cap[:, None])[:, 0].clamp_min(1e-30).log()      # the free classes' mass, with its gradient
     lL = L.clamp_min(1e-30).log() - lz[:, 0]
-    per_row = (lp.exp() * (lp - lq)).sum(-1) + (capped * lcap.exp() * (lcap - lc)).sum(-1) + \
-              torch.where(has_rest, lL.exp() * (lL - lQ), torch.zeros_like(lL))
+    zero = torch.zeros((), device=s.device)                             # a stored -inf (a class the teacher masks) adds 0
+    per_row = torch.where(lp > float('-inf'), lp.exp() * (lp - lq), zero).sum(-1) + \
+              torch.where(capped & (lcap > float('-inf')), lcap.exp() * (lcap - lc), zero).sum(-1) + \
+              torch.where(has_rest, lL.exp() * (lL - lQ), zero)
     total = per_row[~slow].sum()
     if slow.any():
         si = slow.nonzero().squeeze(1)
         total = total + kd_kl(s[si], t.index(si.to(t.values.device)).logits(s[si])) * len(si)
     return total / len(s)
+
+# %% ../nbs/03_distill.ipynb #b63b8bfa
+def topk_hard(s:torch.Tensor, # student logits (B, C) or (B, T, C)
+              t:TopK, # the cached teacher's entries for the same rows
+              mask:torch.Tensor|None=None, # (B, T): the positions that count
+             ) -> torch.Tensor:
+    "Cross-entropy to the teacher's argmax as a top-k cache stores it (its first entry)"
+    if s.shape != t.shape: raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
+    y, s = t.indices[..., 0].to(s.device).reshape(-1), s.float().reshape(-1, s.shape[-1])
+    if mask is not None:
+        keep = mask.bool().reshape(-1)
+        y, s = y[keep], s[keep]
+    return _mean(F.cross_entropy(s, y, reduction='none'), s)
 
 # %% ../nbs/03_distill.ipynb #8fc01426
 def _ids(batch):
@@ -485,6 +550,7 @@ def get(self:TeacherCache, idx, aug):
     extra = _read(self, self.extra, idx, aug, np.float32)
     return TopK(v, _read(self, self.indices, idx, aug, np.int64), extra[..., 0], extra[..., 1], self.num_classes)
 
+# %% ../nbs/03_distill.ipynb #25406ad4
 @patch
 def lookup(self:TeacherCache, batch:dict,
            width:int|None=None, # positions of the batch's outputs (a position-axis cache pads to it; default: the attention mask's width)
@@ -540,5 +606,6 @@ def flush(self:TeacherCache):
     for a in (self.values, self.indices, self.extra, self.filled):
         if a is not None: a.flush()
 
+# %% ../nbs/03_distill.ipynb #21be736a
 @patch
 def complete(self:TeacherCache) -> bool: return bool(self.filled.all())
