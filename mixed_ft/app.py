@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy, difflib, importlib, importlib.metadata, json, os, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 from fastcore.docments import docments
 
 from .core import *
@@ -22,11 +23,11 @@ from .distributed import shard_loader
 from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
 # %% auto #0
-__all__ = ['ABLATION_SETS', 'SECTIONS', 'BUILTIN_APPS', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'StrategiesConfig',
-           'TrainerConfig', 'OutputConfig', 'AblateConfig', 'RunConfig', 'Application', 'register_app', 'app_names',
-           'get_app', 'ConfigError', 'check_set', 'parse_config', 'read_toml', 'resolve_path', 'resolve_paths',
-           'load_config', 'example_config', 'describe_apps', 'trainer_callbacks', 'build_trainer', 'report',
-           'score_model', 'teacher_scores']
+__all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'StrategiesConfig',
+           'TrainerConfig', 'OutputConfig', 'AblateConfig', 'RunConfig', 'Mix', 'Application', 'register_app',
+           'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config', 'read_toml', 'resolve_path',
+           'resolve_paths', 'load_config', 'example_config', 'describe_apps', 'trainer_callbacks', 'build_trainer',
+           'report', 'score_model', 'teacher_scores']
 
 # %% ../nbs/04b_app.ipynb #61a94846
 @dataclass
@@ -73,7 +74,7 @@ SECTIONS = ('data', 'model', 'teacher', 'strategies', 'trainer', 'output', 'abla
 @dataclass
 class RunConfig:
     "One run: the application's name and an object per section"
-    app:str = 'digits'
+    app:str = '' # the application's registry name
     data:Any = None
     model:Any = None
     teacher:Any = None
@@ -83,6 +84,12 @@ class RunConfig:
     ablate:Any = None
 
 # %% ../nbs/04b_app.ipynb #c6289cb8
+class Mix(NamedTuple):
+    "What `Application.strategies` returns for a strategy set"
+    strategies:list # the strategies, the label loss first
+    weights:dict # loss term -> weight (or a schedule); terms not named weigh 1
+    weighting:Weighting|None = None # a learnt weighting of some terms (e.g. UncertaintyWeighting)
+
 class Application:
     "The protocol of an application: config sections, data, student and teacher builders, strategy sets, metrics"
     name:ClassVar[str] = ''          # the registry name: app = "..." in a config, mixed-ft train --example NAME
@@ -124,16 +131,6 @@ class Application:
     @property
     def work_dir(self) -> Path: return Path(self.cfg.output.work_dir)
 
-    def trained_once(self, model:nn.Module, name:str, fit) -> tuple[nn.Module, float]:
-        "`model` with the weights of `work_dir/name.pt` if a run made them, else `fit(model)` now and keep them there; and the seconds fitting took"
-        path = self.work_dir/f'{name}.pt'
-        if path.exists() and path.with_suffix('.json').exists():
-            info = json.loads(path.with_suffix('.json').read_text())
-            return load_model_weights(model, path), info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
-        t0 = time.perf_counter(); fit(model); secs = time.perf_counter() - t0
-        export_model(model, path); atomic_write_text(path.with_suffix('.json'), json.dumps(dict(seconds=secs)))
-        return model, secs
-
     # --- what every application writes
     def loaders(self, parts:set) -> tuple:
         "(train, valid) loaders for a strategy set; valid may be None"
@@ -144,12 +141,15 @@ class Application:
     def student(self) -> nn.Module:
         "A freshly initialised student (the caller seeds the generators)"
         raise NotImplementedError
-    def strategies(self, parts:set, model:nn.Module) -> tuple[list, dict]:
-        "The strategies and loss weights of a strategy set: the one mapping that train, ablate and the demo share"
+    def strategies(self, parts:set, model:nn.Module) -> Mix:
+        "The strategies, loss weights and optional weighting of a strategy set: the one mapping train and ablate share"
         raise NotImplementedError
 
     # --- defaults that fit a classifier
-    report_split:ClassVar[str] = 'test'  # how tables name the reported split
+    @property
+    def report_split(self) -> str:
+        "The split whose scores are reported: 'test' when [data] names a test file, else 'valid'"
+        return 'test' if getattr(self.cfg.data, 'test', '') else 'valid'
     def teacher(self) -> nn.Module|None:
         "The teacher, trained or loaded once (None: this application has none)"
         return None
@@ -177,14 +177,32 @@ class Application:
     def save_assets(self, out:Path):
         "Write what a reader of the exported model needs besides its weights (a vocabulary, the model's shape) to `out`"
 
+# %% ../nbs/04b_app.ipynb #2dc886ae
+@patch
+def trained_once(self:Application, model:nn.Module, name:str, fit) -> tuple[nn.Module, float]:
+    "`model` with the weights of `work_dir/name.pt` if a run made them, else `fit(model)` now and keep them there; and the seconds fitting took"
+    path = self.work_dir/f'{name}.pt'
+    if path.exists() and path.with_suffix('.json').exists():
+        info = json.loads(path.with_suffix('.json').read_text())
+        return load_model_weights(model, path), info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
+    t0 = time.perf_counter(); fit(model); secs = time.perf_counter() - t0
+    export_model(model, path); atomic_write_text(path.with_suffix('.json'), json.dumps(dict(seconds=secs)))
+    return model, secs
+
+@patch
+def teacher_once(self:Application, model:nn.Module, name:str, fit) -> nn.Module:
+    "`trained_once` under a fixed random state that leaves the caller's alone; its cost is kept as `self.teacher_s`"
+    with torch.random.fork_rng(devices=[]):
+        set_seed(0)
+        model, self.teacher_s = self.trained_once(model, name, fit)
+    return model.eval()
+
 # %% ../nbs/04b_app.ipynb #65bbc923
-BUILTIN_APPS = {'digits': 'mixed_ft.demo:Digits', 'text-classification': 'mixed_ft.text_classification:TextClassification',
-                'ner': 'mixed_ft.ner_app:NER', 'causal-lm': 'mixed_ft.causal_lm_app:CausalLM',
-                'translation': 'mixed_ft.translation_app:Translation'}
+DEFAULT_APP = 'digits'   # what mixed-ft demo, a config without app = and a bare mixed-ft ablate run
 _REGISTERED = {}
 
 def register_app(cls:type[Application]) -> type[Application]:
-    "Class decorator: make `cls` known by `cls.name` (to `get_app`, config files and `mixed-ft apps`)"
+    "Class decorator: make `cls` known by `cls.name` in this process (to `get_app`, config files and `mixed-ft apps`)"
     if not (isinstance(cls, type) and issubclass(cls, Application)) or not cls.name:
         raise TypeError(f"register_app takes an Application subclass with a name, got {cls!r}")
     _REGISTERED[cls.name] = cls
@@ -194,17 +212,21 @@ def _entry_points() -> dict:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group='mixed_ft.apps')}
 
 def app_names() -> list[str]:
-    "Every application's name: built-in, registered in this process, and installed entry points"
-    return list(dict.fromkeys([*BUILTIN_APPS, *_REGISTERED, *_entry_points()]))
+    "Every application's name: installed entry points (the built-in ones among them), then those registered here"
+    return list(dict.fromkeys([*_entry_points(), *_REGISTERED]))
 
 def get_app(name:str) -> type[Application]:
     "The application class registered as `name`"
     if name in _REGISTERED: return _REGISTERED[name]
-    if name in BUILTIN_APPS:
-        mod, cls = BUILTIN_APPS[name].split(':')
-        return getattr(importlib.import_module(mod), cls)
     eps = _entry_points()
-    if name in eps: return eps[name].load()
+    if name in eps:
+        cls = eps[name].load()
+        if not (isinstance(cls, type) and hasattr(cls, 'config') and hasattr(cls, 'strategies')):
+            raise TypeError(f"the entry point {name!r} ({eps[name].value}) is not an Application class")
+        return cls
+    if not eps:
+        raise ValueError(f"no applications are installed (none in the entry-point group mixed_ft.apps): install "
+                         "mixed_ft as a package (pip install -e .), which registers the built-in ones")
     m = difflib.get_close_matches(name, app_names(), n=1)
     raise ValueError(f"unknown application {name!r}.{f' Did you mean {m[0]!r}?' if m else ''} "
                      f"The applications are: {', '.join(app_names())} (mixed-ft apps describes them).")
@@ -237,8 +259,9 @@ def check_set(name:str, where:str='') -> str:
 
 def parse_config(d:dict, source:str='config', app:str|None=None) -> RunConfig:
     "Check a dict read from TOML against its application's sections and build the `RunConfig`"
-    name = d.get('app', app or 'digits')
-    if not isinstance(name, str): raise ConfigError(f"{source}: app must be a string such as \"digits\", got {name!r}")
+    name = d.get('app', app or DEFAULT_APP)
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: app must be a string such as \"{DEFAULT_APP}\", got {name!r}")
     try: cls = get_app(name)
     except ValueError as e: raise ConfigError(f"{source}: {e}") from None
     cfg = cls.config()
@@ -301,8 +324,9 @@ def _toml_value(v) -> str:
     if isinstance(v, bool): return str(v).lower()
     return json.dumps(v)  # strings, numbers and lists of them are written alike in JSON and TOML
 
-def example_config(app:str='digits') -> str:
-    "A TOML config for `app` listing every key with its default and meaning"
+def example_config(app:str|None=None) -> str:
+    "A TOML config for `app` (default: `DEFAULT_APP`) listing every key with its default and meaning"
+    app = app or DEFAULT_APP
     cls = get_app(app)
     cfg = cls.config()
     lines = [f"# mixed-ft config for the {app} application: every key is optional; these are the defaults.",
@@ -340,13 +364,17 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
     seed = t.seed if seed is None else seed
     if 'KD' in parts and app.teacher() is None: raise ValueError(f"the {app.name} application has no teacher: KD is not available")
     set_seed(seed); model = app.student()
-    strategies, weights, *weighting = app.strategies(parts, model)   # an application may add a Weighting
+    mix = app.strategies(parts, model)
+    if not isinstance(mix, Mix):
+        raise TypeError(f"{type(app).__name__}.strategies returned {type(mix).__name__}: it must return "
+                        "Mix(strategies, weights, weighting=None)")
     train_dl, valid_dl = app.loaders(parts)
-    return Trainer(model, MixedObjective(strategies, weights, weighting=weighting[0] if weighting else None), train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
+    callbacks = [*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks]
+    return Trainer(model, MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting), train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
-                   metrics=app.metrics(), device=device or t.device or None,
-                   callbacks=[*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks],
-                   seed=seed, eval_every=t.eval_every or None, parallel=t.parallel, progress=app.progress if progress is None else progress)
+                   metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
+                   eval_every=t.eval_every or None, parallel=t.parallel,
+                   progress=app.progress if progress is None else progress)
 
 def report(app:Application, trainer:Trainer, who:str='the trained model') -> dict:
     "`trainer`'s model scored on the reported split with the application's metrics and extras; warns about degenerate results"

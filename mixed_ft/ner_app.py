@@ -6,26 +6,24 @@ Docs: https://mixed-ft.github.io/mixed_ft/ner_app.html.md"""
 
 # %% ../nbs/05d_ner_app.ipynb #e41b5e03
 from __future__ import annotations
-import json, random, time, warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 
 from .core import *
-from .io import export_model, load_model_weights
-from .metrics import Loss, DegenerateResultWarning
-from .train import Trainer
+from .metrics import Loss
 from .app import *
+from .kit import Mapped, sample_split, transfer_rows, warn_floor
+from .text_kit import HFTeacherApp
 from .tasks import AuxTask
-from .distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint
-from .text import minilm_path
+from .distill import KD, kd_weights
 from .ner import *
 
 # %% auto #0
-__all__ = ['NerData', 'NerModel', 'NerTeacher', 'NerStrategies', 'Mapped', 'NER']
+__all__ = ['NerData', 'NerModel', 'NerTeacher', 'NerStrategies', 'NER']
 
 # %% ../nbs/05d_ner_app.ipynb #368f646f
 @dataclass
@@ -65,188 +63,156 @@ class NerStrategies(StrategiesConfig):
     p_sub:float = 0.1 # DA: probability of replacing an O word by another with its POS
     p_shuffle:float = 0.2 # DA: probability of shuffling the words of a segment
 
-# %% ../nbs/05d_ner_app.ipynb #c2e3c0cb
-class Mapped:
-    "A loader whose batches pass through `fn`"
-    def __init__(self, dl, fn): self.dl, self.fn = dl, fn
-    def __len__(self): return len(self.dl)
-    def __iter__(self): return map(self.fn, self.dl)
-
+# %% ../nbs/05d_ner_app.ipynb #21b7abe0
 def _concat(parts:list[Conll]) -> Conll:
     pos = None if any(p.pos is None for p in parts) else [s for p in parts for s in p.pos]
     return Conll([s for p in parts for s in p.tokens], pos, [s for p in parts for s in p.tags], parts[0].path)
 
-class NER(Application):
+class NER(HFTeacherApp):
     "CoNLL files; a fine-tuned Hugging Face tagger as teacher; a character-aware BiLSTM; label-aware DA, POS TA, per-word KD"
     name = 'ner'
-    description = "named entities in CoNLL files: char-BiLSTM student, fine-tuned MiniLM tagger; DA mention swaps, TA POS tags, KD per word; entity F1"
+    description = ("named entities in CoNLL files: char-BiLSTM student, fine-tuned MiniLM tagger; DA mention swaps, "
+                   "TA POS tags, KD per word; entity F1")
     Data, Model, Teacher, Strategies = NerData, NerModel, NerTeacher, NerStrategies
     defaults = {'trainer': dict(epochs=10, lr=2e-3, warmup=0.05, clip_grad=5.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('teacher', 'path'))
     choices = {('data', 'scheme'): ('iob2', 'iob1')}
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
-               ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'), ('teacher', 'epochs'): (1, 'at least 1')}
+               ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
+               ('teacher', 'epochs'): (1, 'at least 1')}
     metric = 'entity_f1'
     select = 'valid_entity_f1'
+    kind, teacher_inputs = 'ner', TEACHER_INPUTS
+    student_inputs = ('input_ids', 'attention_mask', 'chars')
+    eval_batch_size, cache_batch_size = 128, 64
 
-    def __init__(self, cfg=None, progress=True):
-        super().__init__(cfg, progress)
-        self.report_split = 'test' if self.cfg.data.test else 'dev'
+# %% ../nbs/05d_ner_app.ipynb #54f15eeb
+@patch
+def data(self:NER) -> dict:
+    "The training sentences (sampled to n_train), valid, test and unlabelled sentences, the tag and POS names; read once"
+    def read():
+        d = self.cfg.data
+        for k in ('train', 'valid'):
+            if not getattr(d, k): raise ConfigError(f'the ner application needs [data] {k} = "path/to/{k}.txt" (CoNLL format)')
+        train = read_conll(d.train, d.scheme)
+        train = train.subset(sample_split(len(train), d.n_train, d.sample_seed, 'sentences', d.train)[0])
+        names = train.tag_names()
+        valid = read_conll(d.valid, d.scheme, tag_names=names)
+        test = read_conll(d.test, d.scheme, tag_names=names) if d.test else None
+        unl = None
+        if d.unlabelled:
+            u = read_conll(d.unlabelled, d.scheme)
+            unl = Conll(u.tokens, u.pos if train.pos is not None else None, [['O'] * len(s) for s in u.tokens], u.path)
+        pos_names = sorted({p for s in train.pos for p in s}) if train.pos is not None else None
+        return dict(train=train, valid=valid, test=test, unlabelled=unl, names=names, pos_names=pos_names)
+    return self.memo('data', read)
 
-    # --- data
-    def data(self) -> dict:
-        "The training sentences (sampled to n_train), dev, test and unlabelled sentences, the tag and POS names; read once"
-        def read():
-            d = self.cfg.data
-            for k in ('train', 'valid'):
-                if not getattr(d, k): raise ConfigError(f'the ner application needs [data] {k} = "path/to/{k}.txt" (CoNLL format)')
-            train = read_conll(d.train, d.scheme)
-            if d.n_train > len(train): raise ConfigError(f"[data] n_train = {d.n_train}, but {d.train} has only {len(train)} sentences: use 1..{len(train)} (0: all)")
-            if 0 < d.n_train < len(train): train = train.subset(sorted(random.Random(d.sample_seed).sample(range(len(train)), d.n_train)))
-            names = train.tag_names()
-            dev = read_conll(d.valid, d.scheme, tag_names=names)
-            test = read_conll(d.test, d.scheme, tag_names=names) if d.test else None
-            unl = None
-            if d.unlabelled:
-                u = read_conll(d.unlabelled, d.scheme)
-                unl = Conll(u.tokens, u.pos if train.pos is not None else None, [['O'] * len(s) for s in u.tokens], u.path)
-            pos_names = sorted({p for s in train.pos for p in s}) if train.pos is not None else None
-            return dict(train=train, dev=dev, test=test, unlabelled=unl, names=names, pos_names=pos_names)
-        return self.memo('data', read)
-
-    def tokenizer(self):
-        from transformers import AutoTokenizer
-        return self.memo('tokenizer', lambda: AutoTokenizer.from_pretrained(self.teacher_path()))
-
-    def teacher_path(self) -> Path:
-        p = Path(self.cfg.teacher.path) if self.cfg.teacher.path else minilm_path()
-        if not (p/'config.json').is_file():
-            raise FileNotFoundError(f"No Hugging Face model at {p} (no config.json there): set [teacher] path to the folder of a saved "
-                                    "model with its tokenizer; nothing is downloaded")
-        return p
-
-    def vocab(self) -> WordVocab:
-        def make():
-            d = self.data()
-            return WordVocab.build(d['train'].tokens + (d['unlabelled'].tokens if d['unlabelled'] else []))
-        return self.memo('vocab', make)
-
-    def dataset(self, data:Conll, **kw) -> NerDataset:
+# %% ../nbs/05d_ner_app.ipynb #bab05e38
+@patch
+def vocab(self:NER) -> WordVocab:
+    def make():
         d = self.data()
-        return NerDataset(data, self.vocab(), d['names'], d['pos_names'], teacher_tokenizer=self.tokenizer(), max_len=self.cfg.data.max_len, **kw)
+        return WordVocab.build(d['train'].tokens + (d['unlabelled'].tokens if d['unlabelled'] else []))
+    return self.memo('vocab', make)
 
-    def transfer(self) -> dict:
-        "Labelled and unlabelled sentences (ids 0..n-1, aug 0) and n_copies augmented copies (aug 1..n_copies)"
-        def make():
-            d, s = self.data(), self.cfg.strategies
-            base = _concat([d['train'], *([d['unlabelled']] if d['unlabelled'] else [])])
-            n_lab = len(d['train'])
-            aug = NerAugment.from_data(d['train'], p_mention=s.p_mention, p_mask=s.p_mask, p_sub=s.p_sub, p_shuffle=s.p_shuffle)
-            copies = aug.copies(base, self.cfg.data.n_copies, seed=0)
-            n = len(base)
-            all_ = _concat([base, *copies])
-            ids = list(range(n)) * (len(copies) + 1)
-            aug_ids = [a for a in range(len(copies) + 1) for _ in range(n)]
-            labelled = [i < n_lab for i in ids]
-            lengths = np.array([[min(len(s), self.cfg.data.max_len) for s in c.tokens] for c in [base, *copies]]).T   # (n, n_aug)
-            return dict(data=all_, ids=ids, aug_ids=aug_ids, labelled=labelled, lengths=lengths, n=n,
-                        fingerprint=data_fingerprint(all_.tokens, all_.tags, self.cfg.data.max_len))
-        return self.memo('transfer', make)
+@patch
+def dataset(self:NER, data:Conll, **kw) -> NerDataset:
+    d = self.data()
+    return NerDataset(data, self.vocab(), d['names'], d['pos_names'], teacher_tokenizer=self.tokenizer(),
+                      max_len=self.cfg.data.max_len, **kw)
 
-    def rows(self, parts:set) -> list[int]:
-        "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled sentences only with KD"
-        ts = self.transfer()
-        return [i for i, (a, lab) in enumerate(zip(ts['aug_ids'], ts['labelled'])) if (a == 0 or 'DA' in parts) and (lab or 'KD' in parts)]
+@patch
+def transfer(self:NER) -> dict:
+    "Labelled and unlabelled sentences (ids 0..n-1, aug 0) and n_copies augmented copies (aug 1..n_copies)"
+    def make():
+        d, s = self.data(), self.cfg.strategies
+        base = _concat([d['train'], *([d['unlabelled']] if d['unlabelled'] else [])])
+        aug = NerAugment.from_data(d['train'], p_mention=s.p_mention, p_mask=s.p_mask, p_sub=s.p_sub, p_shuffle=s.p_shuffle)
+        copies = aug.copies(base, self.cfg.data.n_copies, seed=0)
+        n, all_ = len(base), _concat([base, *copies])
+        ids = list(range(n)) * (len(copies) + 1)
+        aug_ids = [a for a in range(len(copies) + 1) for _ in range(n)]
+        lengths = np.array([[min(len(s), self.cfg.data.max_len) for s in c.tokens] for c in [base, *copies]]).T
+        return dict(data=all_, ids=ids, aug_ids=aug_ids, labelled=[i < len(d['train']) for i in ids], lengths=lengths,
+                    n=n, fingerprint=data_fingerprint(all_.tokens, all_.tags, self.cfg.data.max_len))
+    return self.memo('transfer', make)
 
-    def train_dataset(self, parts:set) -> NerDataset:
-        ts, rows = self.transfer(), self.rows(parts)
-        def make():
-            ds = self.dataset(ts['data'].subset(rows), ids=[ts['ids'][i] for i in rows], aug_ids=[ts['aug_ids'][i] for i in rows])
-            for k, i in enumerate(rows):   # unlabelled sentences: no tags, no POS (the teacher speaks for them)
-                if not ts['labelled'][i]:
-                    ds.tags[k] = [-100] * len(ds.tags[k])
-                    if ds.pos is not None: ds.pos[k] = [-100] * len(ds.pos[k])
-            return ds
-        return self.memo(f"rows{'DA' in parts}{'KD' in parts}", make)
+@patch
+def rows(self:NER, parts:set) -> list[int]:
+    "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled sentences only with KD"
+    ts = self.transfer()
+    return transfer_rows(parts, ts['labelled'], ts['aug_ids'])
 
-    def loaders(self, parts):
-        if 'DA' in parts and self.cfg.data.n_copies < 1: raise ConfigError("DA sets train on augmented copies: set [data] n_copies to 1 or more")
-        dev = self.memo('dev', lambda: self.dataset(self.data()['dev']))
-        return ner_loader(self.train_dataset(parts), self.cfg.data.batch_size), ner_loader(dev, 128, shuffle=False)
+@patch
+def train_dataset(self:NER, parts:set) -> NerDataset:
+    ts, rows = self.transfer(), self.rows(parts)
+    def make():
+        ds = self.dataset(ts['data'].subset(rows), ids=[ts['ids'][i] for i in rows], aug_ids=[ts['aug_ids'][i] for i in rows])
+        for k, i in enumerate(rows):   # unlabelled sentences: no tags, no POS (the teacher speaks for them)
+            if not ts['labelled'][i]:
+                ds.tags[k] = [-100] * len(ds.tags[k])
+                if ds.pos is not None: ds.pos[k] = [-100] * len(ds.pos[k])
+        return ds
+    return self.memo(f"rows{'DA' in parts}{'KD' in parts}", make)
 
-    def report_loader(self):
-        d = self.data()
-        if d['test'] is None: return self.loaders(set())[1]
-        return ner_loader(self.memo('test', lambda: self.dataset(d['test'])), 128, shuffle=False)
+@patch
+def eval_dataset(self:NER, split:str) -> NerDataset: return self.dataset(self.data()[split])
 
-    # --- models
-    def teacher_key(self) -> str:
-        d, t = self.data(), self.cfg.teacher
-        return data_fingerprint(d['train'].tokens, d['train'].tags, str(self.teacher_path()), t.epochs, t.lr, t.batch_size, self.cfg.data.max_len)[:12]
+@patch
+def loader(self:NER, ds, batch_size:int, shuffle:bool=True): return ner_loader(ds, batch_size, shuffle)
 
-    def teacher(self): return self.memo('teacher', self._teacher)
-    def _teacher(self):
-        d, t = self.data(), self.cfg.teacher
-        fit = lambda m: Trainer(m, None, Mapped(ner_loader(self.train_dataset(set()), t.batch_size), teacher_view), epochs=t.epochs, lr=t.lr,
-                                warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
-        with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
-            set_seed(0)
-            model, self.fine_tune_s = self.trained_once(HFTagger(self.teacher_path(), len(d['names'])), f"ner_teacher_{self.teacher_key()}", fit)
-        return model.eval()
+# %% ../nbs/05d_ner_app.ipynb #01b5129d
+@patch
+def teacher_model(self:NER): return HFTagger(self.teacher_path(), self.n_classes())
+@patch
+def teacher_rows(self:NER): return self.data()['train'].tokens, self.data()['train'].tags
+@patch
+def n_classes(self:NER) -> int: return len(self.data()['names'])
+@patch
+def teacher_view(self:NER, batch:dict) -> dict: return teacher_view(batch)
 
-    def teacher_loader(self, dl): return Mapped(dl, teacher_view)
+@patch
+def cache_rows(self:NER) -> dict:
+    ts = self.transfer()
+    return dict(dataset=self.dataset(ts['data'], ids=ts['ids'], aug_ids=ts['aug_ids']), n=ts['n'],
+                fingerprint=ts['fingerprint'], lengths=ts['lengths'])
 
-    def cache(self) -> TeacherCache:
-        "The teacher's per-word logits for the whole transfer set, computed once"
-        def make():
-            ts = self.transfer()
-            teacher = Teacher(self.teacher(), inputs=TEACHER_INPUTS)
-            fp = teacher.fingerprint()
-            c = TeacherCache(self.work_dir/f"ner_cache_{fp}_{ts['fingerprint']}", fp, ts['fingerprint'], ts['n'], len(self.data()['names']),
-                             n_aug=self.cfg.data.n_copies + 1, lengths=ts['lengths'])
-            full = self.dataset(ts['data'], ids=ts['ids'], aug_ids=ts['aug_ids'])
-            self.cache_fill_s = c.fill_timed(teacher, ner_loader(full, 64, shuffle=False), progress=self.progress)
-            return c
-        return self.memo('cache', make)
+@patch
+def student(self:NER):
+    m, v = self.cfg.model, self.vocab()
+    return CharBiLSTMTagger(len(v), len(v.chars), self.n_classes(), emb_dim=m.emb_dim, char_filters=m.char_filters,
+                            hidden=m.hidden, dropout=m.dropout)
 
-    def student(self):
-        m, v = self.cfg.model, self.vocab()
-        return CharBiLSTMTagger(len(v), len(v.chars), len(self.data()['names']), emb_dim=m.emb_dim, char_filters=m.char_filters,
-                                hidden=m.hidden, dropout=m.dropout)
+@patch
+def strategies(self:NER, parts, model) -> Mix:
+    s, d = self.cfg.strategies, self.data()
+    strategies, weights = [LabelLoss()], {}
+    if 'TA' in parts:
+        if d['pos_names'] is None:
+            raise ConfigError("TA is part-of-speech tagging: the training file needs a POS column (TOKEN POS TAG)")
+        strategies.append(AuxTask('pos', nn.Linear(model.feat_dim, len(d['pos_names'])), source='tokens',
+                                  targets=lambda b: b['_pos']))
+        weights['pos'] = s.pos_weight
+    if 'KD' in parts:
+        strategies.append(KD(self.cache(), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
+    return Mix(strategies, weights)
 
-    def strategies(self, parts, model):
-        s, d = self.cfg.strategies, self.data()
-        strategies, weights = [LabelLoss()], {}
-        if 'TA' in parts:
-            if d['pos_names'] is None: raise ConfigError("TA is part-of-speech tagging: the training file needs a POS column (TOKEN POS TAG)")
-            strategies.append(AuxTask('pos', nn.Linear(model.feat_dim, len(d['pos_names'])), source='tokens', targets=lambda b: b['_pos']))
-            weights['pos'] = s.pos_weight
-        if 'KD' in parts: strategies.append(KD(self.cache(), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
-        return strategies, weights
+# %% ../nbs/05d_ner_app.ipynb #2dcc4cba
+@patch
+def metrics(self:NER): return [Loss(), EntityF1(self.data()['names'])]
+@patch
+def extra_metrics(self:NER): return []
+@patch
+def check_result(self:NER, res, who): warn_floor(res, 'entity_f1', 0., who, self.report_split, 'finds no entity at all')
 
-    def metrics(self): return [Loss(), EntityF1(self.data()['names'])]
-    def extra_metrics(self): return []
-    def check_result(self, res, who):
-        if res.get('entity_f1') == 0: warnings.warn(f"{who} finds no entity at all on the {self.report_split} set (entity F1 0). Usual causes: too few "
-                                                    "epochs or sentences, or a learning rate too high or too low.", DegenerateResultWarning)
+@patch
+def fingerprint(self:NER):
+    d = self.data()
+    return data_fingerprint(d['train'].tokens, d['train'].tags, d['valid'].tokens, d['test'].tokens if d['test'] else None,
+                            d['unlabelled'].tokens if d['unlabelled'] else None, self.teacher_key())
 
-    def fingerprint(self):
-        d = self.data()
-        return data_fingerprint(d['train'].tokens, d['train'].tags, d['dev'].tokens, d['test'].tokens if d['test'] else None,
-                                d['unlabelled'].tokens if d['unlabelled'] else None, self.teacher_key())
-
-    def info(self):
-        from mixed_ft.text_classification import sentences_per_s
-        d = self.data()
-        batches = list(self.report_loader())
-        with torch.random.fork_rng(devices=[]): s = self.student()
-        out = dict(n_train=len(d['train']), n_dev=len(d['dev']), n_test=len(d['test']) if d['test'] else None,
-                   n_unlabelled=len(d['unlabelled']) if d['unlabelled'] else 0, tags=d['names'], vocab=len(self.vocab()),
-                   student_params=sum(p.numel() for p in s.parameters()), teacher=str(self.teacher_path()), teacher_epochs=self.cfg.teacher.epochs,
-                   student_sent_per_s=sentences_per_s(s, batches, keys=('input_ids', 'attention_mask', 'chars')))
-        if 'teacher' in self._memo:
-            t = self.teacher()
-            out.update(teacher_params=sum(p.numel() for p in t.parameters()),
-                       teacher_sent_per_s=sentences_per_s(t, [teacher_view(b) for b in batches], keys=('input_ids', 'attention_mask', 'first')),
-                       teacher_fine_tune_s=self.fine_tune_s, cache_fill_s=getattr(self, 'cache_fill_s', None))
-        return out
+@patch
+def sizes(self:NER) -> dict:
+    d = self.data()
+    return dict(n_train=len(d['train']), n_valid=len(d['valid']), n_test=len(d['test']) if d['test'] else None,
+                n_unlabelled=len(d['unlabelled']) if d['unlabelled'] else 0, tags=d['names'])

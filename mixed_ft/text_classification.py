@@ -6,25 +6,25 @@ Docs: https://mixed-ft.github.io/mixed_ft/text_classification.html.md"""
 
 # %% ../nbs/05b_text_classification.ipynb #793983ec
 from __future__ import annotations
-import json, random, time, warnings
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 
 from .core import *
-from .io import export_model, load_model_weights
-from .train import Trainer
 from .app import *
+from .kit import sample_split, transfer_rows
 from .text import *
+from .text_kit import HFTeacherApp
 from .augment_text import spec_from_tokenizer
 from .tasks import MaskedTokenTask
-from .distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint
+from .distill import KD, kd_weights
 
 # %% auto #0
-__all__ = ['TextData', 'TextModel', 'TextTeacher', 'TextStrategies', 'TokenizerVocab', 'training_rows', 'sentences_per_s',
-           'TextClassification']
+__all__ = ['TextData', 'TextModel', 'TextTeacher', 'TextStrategies', 'TokenizerVocab', 'training_rows', 'TextClassification']
 
 # %% ../nbs/05b_text_classification.ipynb #624f12fd
 @dataclass
@@ -76,192 +76,166 @@ class TokenizerVocab:
 
 def training_rows(parts:set, labels:list[int], aug_ids:list[int]) -> list[int]:
     "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled texts only with KD"
-    return [i for i, (y, a) in enumerate(zip(labels, aug_ids)) if (a == 0 or 'DA' in parts) and (y != -100 or 'KD' in parts)]
+    return transfer_rows(parts, [y != -100 for y in labels], aug_ids)
 
-def sentences_per_s(model, batches:list, reps:int=3, keys=('input_ids', 'attention_mask'),
-                    fn=None, # called as fn(batch) instead of model(**inputs), e.g. to time decoding
-                   ) -> float:
-    "Inference throughput of `model` on prepared `batches` given as `keys` (the best of `reps` passes, under no_grad)"
-    model.eval(); n = sum(len(b['input_ids']) for b in batches); best = float('inf')
-    run = fn or (lambda b: model(**{k: b[k] for k in keys}))
-    with torch.no_grad():
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            for b in batches: run(b)
-            best = min(best, time.perf_counter() - t0)
-    return n / best
+# %% ../nbs/05b_text_classification.ipynb #821fd616
+class TextClassification(HFTeacherApp):
+    "Labelled text files; a fine-tuned Hugging Face teacher; a BiLSTM or Hugging Face student; DA copies, TA masked tokens, KD"
+    name = 'text-classification'
+    description = ("your labelled TSV/CSV/JSONL texts: BiLSTM or Hugging Face student, fine-tuned MiniLM teacher; "
+                   "DA copies, TA masked tokens, KD cached")
+    Data, Model, Teacher, Strategies = TextData, TextModel, TextTeacher, TextStrategies
+    defaults = {'trainer': dict(epochs=2, lr=2e-3, warmup=0.05)}
+    path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('model', 'path'),
+                 ('teacher', 'path'))
+    choices = {('model', 'kind'): ('bilstm', 'hf')}
+    minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
+               ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
+               ('model', 'hidden'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1'),
+               ('teacher', 'lr'): (0, '0 (automatic) or positive'), ('teacher', 'batch_size'): (1, 'at least 1')}
+    kind = 'text'
+    teacher_inputs = {'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask'}
 
-# %% ../nbs/05b_text_classification.ipynb #9fd44537
+# %% ../nbs/05b_text_classification.ipynb #98ff4cb4
 def _read_lines(path) -> list[str]:
     p = data_path(path)
     lines = [l.strip() for l in p.read_text(encoding='utf-8').splitlines()]
     if not any(lines): raise ValueError(f"{p} holds no text: the unlabelled file has one text per line")
     return [l for l in lines if l]
 
-class TextClassification(Application):
-    "Labelled text files; a fine-tuned Hugging Face teacher; a BiLSTM or Hugging Face student; augmented copies, masked tokens, cached KD"
-    name = 'text-classification'
-    description = "your labelled TSV/CSV/JSONL texts: BiLSTM or Hugging Face student, fine-tuned MiniLM teacher; DA copies, TA masked tokens, KD cached"
-    Data, Model, Teacher, Strategies = TextData, TextModel, TextTeacher, TextStrategies
-    defaults = {'trainer': dict(epochs=2, lr=2e-3, warmup=0.05)}
-    path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('model', 'path'), ('teacher', 'path'))
-    choices = {('model', 'kind'): ('bilstm', 'hf')}
-    minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
-               ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'), ('model', 'hidden'): (1, 'at least 1'),
-               ('teacher', 'epochs'): (1, 'at least 1'), ('teacher', 'lr'): (0, '0 (automatic) or positive'), ('teacher', 'batch_size'): (1, 'at least 1')}
+@patch
+def examples(self:TextClassification) -> dict:
+    "The labelled rows (sampled to n_train), valid and test rows, unlabelled texts and the label map, read once"
+    def read():
+        d = self.cfg.data
+        for k in ('train', 'valid'):
+            if not getattr(d, k):
+                raise ConfigError(f'the text-classification application needs [data] {k} = "path/to/{k}.tsv" '
+                                  '(TSV, CSV or JSONL)')
+        kw = dict(text=d.text, label=d.label, header=d.header)
+        texts, labels, lm = read_examples(d.train, **kw)
+        if not texts: raise ValueError(f"{d.train} has no examples (a header line and nothing else?): the training "
+                                       "file must hold labelled rows")
+        pick, _ = sample_split(len(texts), d.n_train, d.sample_seed, 'rows', d.train)
+        texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
+        if len(set(labels)) < 2: raise ValueError(f"{d.train}: the training rows hold a single class "
+                                                  f"({next(iter(lm))!r}); a classifier needs two or more")
+        ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm))
+        ex['valid'] = read_examples(d.valid, **kw, label_map=lm)[:2]
+        ex['test'] = read_examples(d.test, **kw, label_map=lm)[:2] if d.test else None
+        ex['unlabelled'] = _read_lines(d.unlabelled) if d.unlabelled else []
+        return ex
+    return self.memo('examples', read)
 
-    def __init__(self, cfg=None, progress=True):
-        super().__init__(cfg, progress)
-        self.report_split = 'test' if self.cfg.data.test else 'dev'
-
-    # --- data
-    def examples(self) -> dict:
-        "The labelled rows (sampled to n_train), dev and test rows, unlabelled texts and the label map, read once"
-        def read():
-            d = self.cfg.data
-            for k in ('train', 'valid'):
-                if not getattr(d, k): raise ConfigError(f'the text-classification application needs [data] {k} = "path/to/{k}.tsv" (TSV, CSV or JSONL)')
-            kw = dict(text=d.text, label=d.label, header=d.header)
-            texts, labels, lm = read_examples(d.train, **kw)
-            if not texts: raise ValueError(f"{d.train} has no examples (a header line and nothing else?): the training file must hold labelled rows")
-            if d.n_train > len(texts): raise ConfigError(f"[data] n_train = {d.n_train}, but {d.train} has only {len(texts)} rows: use 1..{len(texts)} (0: all)")
-            if 0 < d.n_train < len(texts):   # a seeded sample, the same for every set and seed
-                pick = random.Random(d.sample_seed).sample(range(len(texts)), d.n_train)
-                texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
-            if len(set(labels)) < 2: raise ValueError(f"{d.train}: the training rows hold a single class ({next(iter(lm))!r}); a classifier needs two or more")
-            ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm))
-            ex['dev'] = read_examples(d.valid, **kw, label_map=lm)[:2]
-            ex['test'] = read_examples(d.test, **kw, label_map=lm)[:2] if d.test else None
-            ex['unlabelled'] = _read_lines(d.unlabelled) if d.unlabelled else []
-            return ex
-        return self.memo('examples', read)
-
-    def teacher_path(self) -> Path:
-        p = Path(self.cfg.teacher.path) if self.cfg.teacher.path else minilm_path()
-        if not (p/'config.json').is_file():
-            raise FileNotFoundError(f"No Hugging Face model at {p} (no config.json there): set [teacher] path to the folder of a saved "
-                                    "model with its tokenizer (save_pretrained writes one); nothing is downloaded")
-        return p
-
-    def tokenizer(self):
-        "The teacher's tokenizer"
-        from transformers import AutoTokenizer
-        return self.memo('tokenizer', lambda: AutoTokenizer.from_pretrained(self.teacher_path()))
-
-    def vocab(self):
-        "The student's vocabulary: words of the training (and unlabelled) texts, or the Hugging Face student's tokenizer"
-        def make():
-            ex, m = self.examples(), self.cfg.model
-            if m.kind == 'hf':
-                from transformers import AutoTokenizer
-                return TokenizerVocab(AutoTokenizer.from_pretrained(m.path or minilm_path()), self.cfg.data.max_len)
-            return Vocab.build(ex['texts'] + ex['unlabelled'])
-        return self.memo('vocab', make)
-
-    def dataset(self, texts, labels, **kw) -> TextDataset:
-        return TextDataset(texts, labels, self.vocab(), max_len=self.cfg.data.max_len, teacher_tokenizer=self.tokenizer(), **kw)
-
-    def transfer(self) -> dict:
-        "The transfer set: labelled texts, unlabelled ones (label -100), and n_copies augmented copies of all"
-        def make():
-            ex = self.examples()
-            return transfer_set(ex['texts'] + ex['unlabelled'], ex['labels'] + [-100] * len(ex['unlabelled']), n_copies=self.cfg.data.n_copies, seed=0)
-        return self.memo('transfer', make)
-
-    def train_dataset(self, parts:set) -> TextDataset:
-        "The rows a strategy set trains on (`training_rows`), tokenized once per kind of set"
-        ts = self.transfer()
-        rows = training_rows(parts, ts['labels'], ts['aug_ids'])
-        def make():
-            if rows == list(range(len(self.examples()['texts']))): return self.memo('labelled', lambda: self.dataset(self.examples()['texts'], self.examples()['labels']))
-            return self.dataset([ts['texts'][i] for i in rows], [ts['labels'][i] for i in rows],
-                                ids=[ts['ids'][i] for i in rows], aug_ids=[ts['aug_ids'][i] for i in rows])
-        return self.memo(f"rows{'DA' in parts}{'KD' in parts}", make)
-
-    def loaders(self, parts):
-        if 'DA' in parts and self.cfg.data.n_copies < 1: raise ConfigError("DA sets train on augmented copies: set [data] n_copies to 1 or more")
-        dev = self.memo('dev', lambda: self.dataset(*self.examples()['dev']))
-        return text_loader(self.train_dataset(parts), self.cfg.data.batch_size), text_loader(dev, 256, shuffle=False)
-
-    def report_loader(self):
-        ex = self.examples()
-        if ex['test'] is None: return self.loaders(set())[1]
-        return text_loader(self.memo('test', lambda: self.dataset(*ex['test'])), 256, shuffle=False)
-
-    # --- models
-    def teacher_key(self) -> str:
-        "A fingerprint of everything that shapes the fine-tuned teacher"
-        ex, t = self.examples(), self.cfg.teacher
-        return data_fingerprint(ex['texts'], ex['labels'], str(self.teacher_path()), t.epochs, t.lr, t.batch_size, self.cfg.data.max_len)[:12]
-
-    def teacher(self): return self.memo('teacher', self._teacher)
-    def _teacher(self):
-        ex, t = self.examples(), self.cfg.teacher
-        lr = t.lr or (1e-4 if len(ex['texts']) < 5000 else 3e-5)
-        fit = lambda m: Trainer(m, None, TeacherView(text_loader(self.train_dataset(set()), t.batch_size)), epochs=t.epochs, lr=lr,
-                                warmup=0.1, seed=0, device=self.cfg.trainer.device or None, progress=self.progress).fit()
-        with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
-            set_seed(0)
-            model, self.fine_tune_s = self.trained_once(HFClassifier(self.teacher_path(), ex['n_classes']), f"text_teacher_{self.teacher_key()}", fit)
-        return model.eval()
-
-    def teacher_loader(self, dl): return TeacherView(dl)
-
-    def cache(self) -> TeacherCache:
-        "The teacher's logits for the whole transfer set, computed once and kept in the work folder"
-        def make():
-            teacher = Teacher(self.teacher(), inputs={'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask'})
-            ts, fp = self.transfer(), teacher.fingerprint()
-            dfp = data_fingerprint(*ts['fingerprint_parts'], self.cfg.data.max_len)
-            n = len(self.examples()['texts']) + len(self.examples()['unlabelled'])
-            c = TeacherCache(self.work_dir/f'text_cache_{fp}_{dfp}', fp, dfp, n, self.examples()['n_classes'], n_aug=self.cfg.data.n_copies + 1)
-            full = self.dataset(ts['texts'], ts['labels'], ids=ts['ids'], aug_ids=ts['aug_ids'])
-            self.cache_fill_s = c.fill_timed(teacher, text_loader(full, 128, shuffle=False), progress=self.progress)
-            return c
-        return self.memo('cache', make)
-
-    def embeddings(self) -> torch.Tensor:
-        "Each student word's mean word-piece embedding in the pretrained teacher"
-        def make():
-            from transformers import AutoModel
-            with torch.random.fork_rng(devices=[]):
-                emb = AutoModel.from_pretrained(self.teacher_path()).get_input_embeddings().weight.detach()
-            return teacher_embeddings(self.vocab(), self.tokenizer(), emb)[0]
-        return self.memo('embeddings', make)
-
-    def student(self):
-        m, n = self.cfg.model, self.examples()['n_classes']
+# %% ../nbs/05b_text_classification.ipynb #032e1ded
+@patch
+def vocab(self:TextClassification):
+    "The student's vocabulary: words of the training (and unlabelled) texts, or the Hugging Face student's tokenizer"
+    def make():
+        ex, m = self.examples(), self.cfg.model
         if m.kind == 'hf':
-            if self.cfg.trainer.lr > 1e-3:
-                warnings.warn(f"[trainer] lr = {self.cfg.trainer.lr:g} fine-tunes a pretrained encoder (model kind = \"hf\"): it usually "
-                              "wrecks it. 2e-5 to 1e-4 is usual for Hugging Face models.")
-            return HFClassifier(Path(m.path) if m.path else minilm_path(), n, dropout=m.dropout)
-        emb = self.embeddings()
-        return BiLSTMClassifier(len(self.vocab()), n, emb_dim=emb.shape[1], hidden=m.hidden, dropout=m.dropout, pad_id=self.vocab().PAD).init_embeddings(emb)
+            from transformers import AutoTokenizer
+            return TokenizerVocab(AutoTokenizer.from_pretrained(m.path or minilm_path()), self.cfg.data.max_len)
+        return Vocab.build(ex['texts'] + ex['unlabelled'])
+    return self.memo('vocab', make)
 
-    def strategies(self, parts, model):
-        s = self.cfg.strategies
-        strategies, weights = [LabelLoss()], {}
-        if 'TA' in parts: strategies.append(MaskedTokenTask(len(self.vocab()), model.feat_dim, self.vocab().spec(), p=s.mask_p)); weights['mlm'] = s.mlm_weight
-        if 'KD' in parts: strategies.append(KD(self.cache(), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
-        return strategies, weights
+@patch
+def dataset(self:TextClassification, texts, labels, **kw) -> TextDataset:
+    return TextDataset(texts, labels, self.vocab(), max_len=self.cfg.data.max_len, teacher_tokenizer=self.tokenizer(),
+                       **kw)
 
-    # --- what an ablation records
-    def fingerprint(self):
+@patch
+def transfer(self:TextClassification) -> dict:
+    "The transfer set: labelled texts, unlabelled ones (label -100), and n_copies augmented copies of all"
+    def make():
         ex = self.examples()
-        return data_fingerprint(ex['texts'], ex['labels'], ex['dev'], ex['test'], ex['unlabelled'], self.teacher_key())
+        return transfer_set(ex['texts'] + ex['unlabelled'], ex['labels'] + [-100] * len(ex['unlabelled']),
+                            n_copies=self.cfg.data.n_copies, seed=0)
+    return self.memo('transfer', make)
 
-    def info(self):
-        ex, ts = self.examples(), self.transfer()
-        batches = list(self.report_loader())
-        with torch.random.fork_rng(devices=[]): s = self.student()
-        out = dict(n_labelled=len(ex['texts']), n_unlabelled=len(ex['unlabelled']), n_dev=len(ex['dev'][0]),
-                   n_test=len(ex['test'][0]) if ex['test'] else None, n_classes=ex['n_classes'], vocab=len(self.vocab()),
-                   student=self.cfg.model.kind, student_params=sum(p.numel() for p in s.parameters()),
-                   student_sent_per_s=sentences_per_s(s, batches), teacher=str(self.teacher_path()), teacher_epochs=self.cfg.teacher.epochs,
-                   train_rows={name: len(training_rows(set_parts(name), ts['labels'], ts['aug_ids'])) for name in self.cfg.ablate.sets})
-        if 'teacher' in self._memo:
-            t = self.teacher()
-            out.update(teacher_params=sum(p.numel() for p in t.parameters()), teacher_sent_per_s=sentences_per_s(t, list(TeacherView(batches))),
-                       teacher_fine_tune_s=self.fine_tune_s, cache_fill_s=getattr(self, 'cache_fill_s', None))
-        return out
+@patch
+def train_dataset(self:TextClassification, parts:set) -> TextDataset:
+    "The rows a strategy set trains on (`training_rows`), tokenized once per kind of set"
+    ts, ex = self.transfer(), self.examples()
+    rows = training_rows(parts, ts['labels'], ts['aug_ids'])
+    def make():
+        if rows == list(range(len(ex['texts']))): return self.dataset(ex['texts'], ex['labels'])
+        pick = lambda k: [ts[k][i] for i in rows]
+        return self.dataset(pick('texts'), pick('labels'), ids=pick('ids'), aug_ids=pick('aug_ids'))
+    return self.memo(f"rows{'DA' in parts}{'KD' in parts}", make)
+
+@patch
+def eval_dataset(self:TextClassification, split:str) -> TextDataset: return self.dataset(*self.examples()[split])
+
+@patch
+def loader(self:TextClassification, ds, batch_size:int, shuffle:bool=True): return text_loader(ds, batch_size, shuffle)
+
+# %% ../nbs/05b_text_classification.ipynb #f0017a5d
+@patch
+def teacher_model(self:TextClassification): return HFClassifier(self.teacher_path(), self.n_classes())
+@patch
+def teacher_rows(self:TextClassification): return self.examples()['texts'], self.examples()['labels']
+@patch
+def n_classes(self:TextClassification) -> int: return self.examples()['n_classes']
+@patch
+def teacher_lr(self:TextClassification) -> float:
+    return self.cfg.teacher.lr or (1e-4 if len(self.examples()['texts']) < 5000 else 3e-5)
+@patch
+def teacher_loader(self:TextClassification, dl): return TeacherView(dl)
+@patch
+def teacher_view(self:TextClassification, batch:dict) -> dict: return next(iter(TeacherView([batch])))
+
+@patch
+def cache_rows(self:TextClassification) -> dict:
+    ts, ex = self.transfer(), self.examples()
+    return dict(dataset=self.dataset(ts['texts'], ts['labels'], ids=ts['ids'], aug_ids=ts['aug_ids']),
+                n=len(ex['texts']) + len(ex['unlabelled']),
+                fingerprint=data_fingerprint(*ts['fingerprint_parts'], self.cfg.data.max_len))
+
+# %% ../nbs/05b_text_classification.ipynb #163c92f7
+@patch
+def embeddings(self:TextClassification) -> torch.Tensor:
+    "Each student word's mean word-piece embedding in the pretrained teacher"
+    def make():
+        from transformers import AutoModel
+        with torch.random.fork_rng(devices=[]):
+            emb = AutoModel.from_pretrained(self.teacher_path()).get_input_embeddings().weight.detach()
+        return teacher_embeddings(self.vocab(), self.tokenizer(), emb)[0]
+    return self.memo('embeddings', make)
+
+@patch
+def student(self:TextClassification):
+    m, n = self.cfg.model, self.n_classes()
+    if m.kind == 'hf':
+        if self.cfg.trainer.lr > 1e-3:
+            warnings.warn(f"[trainer] lr = {self.cfg.trainer.lr:g} fine-tunes a pretrained encoder (model kind = \"hf\"): "
+                          "it usually wrecks it. 2e-5 to 1e-4 is usual for Hugging Face models.")
+        return HFClassifier(Path(m.path) if m.path else minilm_path(), n, dropout=m.dropout)
+    emb = self.embeddings()
+    return BiLSTMClassifier(len(self.vocab()), n, emb_dim=emb.shape[1], hidden=m.hidden, dropout=m.dropout,
+                            pad_id=self.vocab().PAD).init_embeddings(emb)
+
+@patch
+def strategies(self:TextClassification, parts, model) -> Mix:
+    s = self.cfg.strategies
+    strategies, weights = [LabelLoss()], {}
+    if 'TA' in parts:
+        strategies.append(MaskedTokenTask(len(self.vocab()), model.feat_dim, self.vocab().spec(), p=s.mask_p))
+        weights['mlm'] = s.mlm_weight
+    if 'KD' in parts:
+        strategies.append(KD(self.cache(), 'kl', temperature=s.temperature)); weights.update(kd_weights(s.alpha))
+    return Mix(strategies, weights)
+
+# %% ../nbs/05b_text_classification.ipynb #02475dea
+@patch
+def fingerprint(self:TextClassification):
+    ex = self.examples()
+    return data_fingerprint(ex['texts'], ex['labels'], ex['valid'], ex['test'], ex['unlabelled'], self.teacher_key())
+
+@patch
+def sizes(self:TextClassification) -> dict:
+    ex, ts = self.examples(), self.transfer()
+    rows = {name: len(training_rows(set_parts(name), ts['labels'], ts['aug_ids'])) for name in self.cfg.ablate.sets}
+    return dict(n_labelled=len(ex['texts']), n_unlabelled=len(ex['unlabelled']), n_valid=len(ex['valid'][0]),
+                n_test=len(ex['test'][0]) if ex['test'] else None, n_classes=ex['n_classes'], student=self.cfg.model.kind,
+                train_rows=rows)
