@@ -99,6 +99,7 @@ class Application:
     Teacher:ClassVar[type] = NoOptions
     Strategies:ClassVar[type] = StrategiesConfig
     defaults:ClassVar[dict] = {}     # the application's defaults for shared sections, e.g. {'trainer': {'epochs': 2}}
+    demo:ClassVar[dict] = {}         # sections of `mixed-ft demo`, for an application that has one (the default one)
     path_keys:ClassVar[tuple] = ()   # (section, key) pairs holding paths: resolved against the config file's folder
     choices:ClassVar[dict] = {}      # (section, key) -> allowed values
     minimum:ClassVar[dict] = {}      # (section, key) -> (smallest allowed value, what it means)
@@ -122,6 +123,12 @@ class Application:
                     if not hasattr(secs[sec], k): raise ValueError(f"[{sec}] has no key {k!r} in the {cls.name} application")
                     setattr(secs[sec], k, copy.deepcopy(v))
         return RunConfig(cls.name, **secs)
+
+    @classmethod
+    def demo_config(cls, **sections:dict) -> RunConfig:
+        "The config of this application's demo (`demo` on top of the defaults), with keys of `sections` set on top"
+        merged = {sec: {**cls.demo.get(sec, {}), **sections.get(sec, {})} for sec in {*cls.demo, *sections}}
+        return cls.config(**merged)
 
     def memo(self, key:str, make):
         "`make()` the first time `key` is asked for, the same object afterwards"
@@ -148,8 +155,8 @@ class Application:
     # --- defaults that fit a classifier
     @property
     def report_split(self) -> str:
-        "The split whose scores are reported: 'test' when [data] names a test file, else 'valid'"
-        return 'test' if getattr(self.cfg.data, 'test', '') else 'valid'
+        "The split whose scores are reported: 'test', or 'valid' when [data] has a `test` file key left empty"
+        return 'test' if getattr(self.cfg.data, 'test', True) else 'valid'
     def teacher(self) -> nn.Module|None:
         "The teacher, trained or loaded once (None: this application has none)"
         return None

@@ -1,4 +1,4 @@
-"""`mixed-ft demo` runs the built-in comparison; `mixed-ft train run.toml` trains any application from a config file, `mixed-ft ablate` runs its grid and `mixed-ft apps` lists the applications. Help text comes from the functions' docments; a bad argument or config key gets a message, not a traceback.
+"""`mixed-ft demo` runs the default application's demo ablation; `mixed-ft train run.toml` trains any application from a config file, `mixed-ft ablate` runs its grid and `mixed-ft apps` lists the applications.
 
 Docs: https://mixed-ft.github.io/mixed_ft/cli.html.md"""
 
@@ -23,21 +23,26 @@ from .train import Callback, Checkpoint
 from .distributed import finish_distributed, full_state_dict
 from .app import *
 from .experiment import ablate as run_ablation, ablation_table
-from .demo import run_demo
 
 # %% ../nbs/09_cli.ipynb #fb48e36b
+def _ints(s:str, what:str) -> list[int]:
+    try: return [int(x) for x in s.split(',')]
+    except ValueError: raise ConfigError(f"--{what} must be comma-separated integers such as 0,1,2, got {s!r}") from None
+
 def demo(epochs:int=80, # epochs for the teacher and for each student
-         seeds:str='0,1,2', # comma-separated seeds: one student per variant and seed
-         n_train:int=300, # labelled training images (0: all 1,078)
-         out:str='demo_out', # folder for results.json, results.md, histories.png and teacher.pt
+         seeds:str='0,1,2', # comma-separated seeds: one student per strategy set and seed
+         n_train:int=300, # labelled training examples (0: all of them)
+         out:str='demo_out', # folder for ablation.md/.json/.png and histories.png; the teacher is kept in OUT/work
          device:str=None, # 'cpu', 'cuda' or 'cuda:N' (default: CUDA when present)
          no_progress:bool=False, # hide the progress bars
         ):
-    "Mixed fine-tuning on the 8x8 digits: a teacher, then a student plain, +augment, +rotation task, +distill and all three"
-    try: seed_list = tuple(int(s) for s in seeds.split(','))
-    except ValueError: raise ValueError(f"--seeds must be comma-separated integers such as 0,1,2, got {seeds!r}") from None
+    "The main job: the default application's demo ablation (a teacher, then the student plain, with DA, TA, KD and all three)"
     if epochs < 1: raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    run_demo(epochs=epochs, seeds=seed_list, n_train=n_train or None, out=out, device=device, progress=not no_progress)
+    cls = get_app(DEFAULT_APP)
+    cfg = override(cls.demo_config(), {('trainer', 'epochs'): epochs, ('ablate', 'seeds'): _ints(seeds, 'seeds'),
+                                       ('data', 'n_train'): n_train, ('ablate', 'out'): out,
+                                       ('output', 'work_dir'): str(Path(out)/'work'), ('trainer', 'device'): device})
+    _print_ablation(run_ablation(cls(cfg, progress=not no_progress)), cfg)
 
 # %% ../nbs/09_cli.ipynb #879e6fa6
 RUN_FILES = ('last.pt', 'last.prev.pt', 'best.pt', 'last.dcp', 'last.prev.dcp', 'best.dcp', 'model.pt', 'history.json', 'history.png', 'config.json')
@@ -129,7 +134,7 @@ def train_from_config(cfg:RunConfig, resume:bool=False, progress:bool=True, over
 def train(config:str=None, # TOML file describing the run (see --example)
           resume:bool=False, # continue the run in <output.dir> from its last checkpoint (the config must match the run's)
           overwrite:bool=False, # replace the run in <output.dir>, if there is one
-          example:str=None, # print a complete config for application APP (default digits) with every key, and exit
+          example:str=None, # print a complete config for application APP (default: the demo's) with every key, and exit
           no_progress:bool=False, # hide the progress bars
          ):
     "Train one model from a TOML config: its application, data, model, teacher, strategy set, trainer settings and output folder"
@@ -162,11 +167,11 @@ def override(cfg:RunConfig, given:dict, source:str='command line') -> RunConfig:
     for sec, k in given: setattr(getattr(cfg, sec), k, getattr(getattr(checked, sec), k))
     return cfg
 
-def _ints(s:str, what:str) -> list[int]:
-    try: return [int(x) for x in s.split(',')]
-    except ValueError: raise ConfigError(f"--{what} must be comma-separated integers such as 0,1,2, got {s!r}") from None
+def _print_ablation(res:dict, cfg:RunConfig):
+    print(ablation_table(res['summary'], res['metric'], res['info'], res['percent']))
+    print(f"\nSaved {cfg.ablate.out}/ablation.json, ablation.md, ablation.png and histories.png.")
 
-def ablate(config:str=None, # TOML config of any application with an [ablate] section (sets, seeds, out); without one: the digits
+def ablate(config:str=None, # TOML config of any application with an [ablate] section; without one: the default application
            sets:str=None, # comma-separated strategy sets (default: [ablate] sets, plain,DA,TA,KD,DA+KD,DA+TA+KD)
            seeds:str=None, # comma-separated seeds (default: [ablate] seeds, 0,1,2)
            epochs:int=None, # epochs per run (default: [trainer] epochs)
@@ -175,11 +180,10 @@ def ablate(config:str=None, # TOML config of any application with an [ablate] se
            no_progress:bool=False, # hide the progress bars
           ):
     "Ablation of any application: every strategy set x seed, with mean, std, 95% CI and paired differences against plain"
-    cfg = load_config(config) if config is not None else get_app('digits').config()
+    cfg = load_config(config) if config is not None else get_app(DEFAULT_APP).config()
     override(cfg, {('ablate', 'sets'): sets and sets.split(','), ('ablate', 'seeds'): seeds and _ints(seeds, 'seeds'),
                    ('trainer', 'epochs'): epochs, ('data', 'n_train'): n_train, ('ablate', 'out'): out})
-    res = run_ablation(get_app(cfg.app)(cfg, progress=not no_progress))
-    print(ablation_table(res['summary'], res['metric'], res['info'], res['percent']) + f"\n\nSaved {cfg.ablate.out}/ablation.json, ablation.md and ablation.png.")
+    _print_ablation(run_ablation(get_app(cfg.app)(cfg, progress=not no_progress)), cfg)
 
 def apps():
     "List the applications (a config names one with app = \"...\")"
@@ -194,7 +198,7 @@ def _add_args(p:argparse.ArgumentParser, f):
         if name == 'return': continue
         flag, help_ = '--' + name.replace('_', '-'), (d['docment'] or '').replace('%', '%%')  # argparse formats help with %
         if d['anno'] is bool: p.add_argument(flag, action='store_true', help=help_)
-        elif name == 'example': p.add_argument(flag, nargs='?', const='digits', default=None, metavar='APP', help=help_)
+        elif name == 'example': p.add_argument(flag, nargs='?', const=DEFAULT_APP, default=None, metavar='APP', help=help_)
         elif name == 'config': p.add_argument(name, nargs='?', default=None, help=help_)
         else:
             default = d['default']

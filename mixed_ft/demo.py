@@ -1,4 +1,4 @@
-"""`mixed-ft demo`: a teacher, then the same student trained plain, with augmentation, with an auxiliary task, with distillation, and with all three — on a real data set that ships inside scikit-learn, in a few minutes on a laptop CPU.
+"""`mixed-ft demo`: the digits application's ablation with the demo's settings — a teacher, then the same student trained plain, with augmentation, with an auxiliary task, with distillation, and with all three, on a data set that ships inside scikit-learn, in a few minutes on a laptop CPU.
 
 Docs: https://mixed-ft.github.io/mixed_ft/demo.html.md"""
 
@@ -6,29 +6,25 @@ Docs: https://mixed-ft.github.io/mixed_ft/demo.html.md"""
 
 # %% ../nbs/07_demo.ipynb #6ec049aa
 from __future__ import annotations
-import json, time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, TensorDataset
 
-
 from .core import *
-from .io import export_model, load_model_weights
+from .io import load_model_weights
 from .train import Trainer
 from .app import *
-from .experiment import mean_ci
+from .kit import n_params
 from .augment import Augment, Compose, RandomCrop, GaussianNoise
 from .tasks import RotationTask
-from .distill import KD, Teacher, kd_weights, data_fingerprint
+from .distill import KD, Teacher, kd_weights
 
 # %% auto #0
-__all__ = ['DEMO_SETS', 'digits_splits', 'DigitsCNN', 'n_params', 'demo_augment', 'digits_strategies', 'demo_variants',
-           'train_digits', 'DigitsData', 'DigitsModel', 'DigitsTeacher', 'DigitsStrategies', 'Digits', 'format_table',
-           'plot_histories', 'run_demo']
+__all__ = ['digits_splits', 'DigitsCNN', 'demo_augment', 'digits_strategies', 'train_digits', 'DigitsData', 'DigitsModel',
+           'DigitsTeacher', 'DigitsStrategies', 'Digits']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -65,8 +61,6 @@ class DigitsCNN(nn.Module):
         f = self.body(x)
         return {'logits': self.head(f), 'features': f}
 
-def n_params(m:nn.Module) -> int: return sum(p.numel() for p in m.parameters())
-
 # %% ../nbs/07_demo.ipynb #3a64ee76
 def demo_augment(seed:int|None=None) -> Augment:
     "The demo's augmentation: a random one-pixel shift for half the samples, then Gaussian noise"
@@ -76,22 +70,16 @@ def demo_augment(seed:int|None=None) -> Augment:
 def digits_strategies(parts:set, # some of 'DA' (augmentation), 'TA' (rotation task), 'KD' (distillation)
                       feat_dim:int, # the student's feature width (the rotation head reads it)
                       teacher=None, # a trained teacher (nn.Module or Teacher), needed for KD
-                      alpha:float=0.5, T:float=4., rot_weight:float=0.5) -> tuple[list, dict]:
+                      alpha:float=0.5, T:float=4., rot_weight:float=0.5) -> Mix:
     "The digits' strategies and weights for a strategy set: the one mapping that the demo, `train` and `ablate` share"
     strategies, weights = [LabelLoss()], {}
     if 'DA' in parts: strategies.append(demo_augment())
     if 'TA' in parts: strategies.append(RotationTask(feat_dim)); weights['rot'] = rot_weight
     if 'KD' in parts:
         if teacher is None: raise ValueError("the KD set needs a trained teacher")
-        strategies.append(KD(teacher if isinstance(teacher, Teacher) else Teacher(teacher), 'kl', temperature=T)); weights.update(kd_weights(alpha))
-    return strategies, weights
-
-DEMO_SETS = {'plain': 'plain', '+ augment': 'DA', '+ rotation': 'TA', '+ distill': 'KD', 'mixed (all)': 'DA+TA+KD'}
-
-def demo_variants(student_feat_dim:int, teacher:nn.Module, alpha:float=0.5, T:float=4., rot_weight:float=0.5) -> dict:
-    "Strategy lists and loss weights for each demo variant (`DEMO_SETS` names them by strategy set)"
-    teacher = Teacher(teacher)
-    return {name: digits_strategies(set_parts(s), student_feat_dim, teacher, alpha, T, rot_weight) for name, s in DEMO_SETS.items()}
+        strategies.append(KD(teacher if isinstance(teacher, Teacher) else Teacher(teacher), 'kl', temperature=T))
+        weights.update(kd_weights(alpha))
+    return Mix(strategies, weights)
 
 def train_digits(model:nn.Module, strategies:list, weights:dict, data:tuple, epochs:int=80, lr:float=1e-2,
                  batch_size:int=32, seed:int=0, device=None, progress:bool=True, callbacks=()) -> Trainer:
@@ -104,7 +92,7 @@ def train_digits(model:nn.Module, strategies:list, weights:dict, data:tuple, epo
     trainer.fit()
     return trainer
 
-# %% ../nbs/07_demo.ipynb #5d0662e1
+# %% ../nbs/07_demo.ipynb #679c0241
 @dataclass
 class DigitsData:
     n_train:int = 300 # labelled training images (0: all 1,078)
@@ -117,9 +105,9 @@ class DigitsModel:
 
 @dataclass
 class DigitsTeacher:
-    path:str = '' # exported teacher weights (mixed-ft demo writes demo_out/teacher.pt); empty: train one and keep it in [output] work_dir
+    path:str = '' # exported teacher weights (.pt); empty: train one and keep it in [output] work_dir
     width:int = 32 # width of the teacher CNN
-    epochs:int = 80 # epochs of the teacher, when it is trained here
+    epochs:int = 0 # epochs of the teacher, when it is trained here (0: [trainer] epochs)
 
 @dataclass
 class DigitsStrategies(StrategiesConfig):
@@ -130,12 +118,16 @@ class DigitsStrategies(StrategiesConfig):
 class Digits(Application):
     "The 8x8 digits: a narrow CNN student, a wide CNN teacher, shifts and noise (DA), rotation prediction (TA), soft targets (KD)"
     name = 'digits'
-    description = "8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher; DA shifts+noise, TA rotation, KD soft targets"
+    description = ("8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher; "
+                   "DA shifts+noise, TA rotation, KD soft targets")
     Data, Model, Teacher, Strategies = DigitsData, DigitsModel, DigitsTeacher, DigitsStrategies
     defaults = {'trainer': dict(epochs=80, lr=1e-2)}
+    demo = {'ablate': dict(sets=['plain', 'DA', 'TA', 'KD', 'DA+TA+KD'], out='demo_out'),
+            'output': dict(work_dir='demo_out/work')}
     path_keys = (('teacher', 'path'),)
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
-               ('model', 'width'): (1, 'at least 1'), ('teacher', 'width'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1')}
+               ('model', 'width'): (1, 'at least 1'), ('teacher', 'width'): (1, 'at least 1'),
+               ('teacher', 'epochs'): (0, '0 ([trainer] epochs) or a positive number')}
     def splits(self):
         d = self.cfg.data
         return self.memo('splits', lambda: digits_splits(d.split_seed, d.n_train or None))
@@ -146,94 +138,28 @@ class Digits(Application):
     def student(self): return DigitsCNN(self.cfg.model.width)
     def strategies(self, parts, model):
         s = self.cfg.strategies
-        return digits_strategies(parts, model.feat_dim, self.teacher() if 'KD' in parts else None, s.alpha, s.temperature, s.rotation_weight)
-    def teacher(self): return self.memo('teacher', self._teacher)
-    def _teacher(self):
-        t, d = self.cfg.teacher, self.cfg.data
-        m = DigitsCNN(t.width)
-        if t.path:
-            try: return load_model_weights(m, t.path).eval()
-            except RuntimeError as e:
-                raise ConfigError(f"The teacher weights at {t.path} do not fit a DigitsCNN of width {t.width}: set [teacher] width "
-                                  f"to the width the teacher was trained with ({str(e).splitlines()[0]})") from None
-        torch.manual_seed(d.split_seed); m = DigitsCNN(t.width)   # the teacher's initial weights are seeded too
-        fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), t.epochs, lr=self.cfg.trainer.lr,
-                                     seed=d.split_seed, device=self.cfg.trainer.device or None, progress=self.progress)
-        name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, t.epochs, self.cfg.trainer.lr)[:12]}"
-        m, self.teacher_seconds = self.trained_once(m, name, fit)
-        return m.eval()
+        return digits_strategies(parts, model.feat_dim, self.teacher() if 'KD' in parts else None, s.alpha, s.temperature,
+                                 s.rotation_weight)
     def info(self):
         tr, _, te = self.splits()
         return dict(n_train=len(tr), n_test=len(te), student_params=n_params(self.student()),
                     teacher_params=n_params(DigitsCNN(self.cfg.teacher.width)))
 
-# %% ../nbs/07_demo.ipynb #6b8a423c
-def format_table(rows:list[dict], cols:list[str]) -> str:
-    "A markdown table of `rows` with the given columns"
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '|'.join('---' if i == 0 else '---:' for i in range(len(cols))) + '|']
-    for r in rows: lines.append('| ' + ' | '.join(str(r[c]) for c in cols) + ' |')
-    return '\n'.join(lines)
-
-def plot_histories(histories:dict, path=None):
-    "Training label loss (mean per epoch) and validation accuracy of several runs, one line each"
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for name, h in histories.items():
-        per_epoch = {}
-        for r in h:
-            if 'loss/ce' in r: per_epoch.setdefault(r['epoch'], []).append(r['loss/ce'])
-        a1.plot([e + 1 for e in per_epoch], [sum(v) / len(v) for v in per_epoch.values()], lw=1.2, label=name)
-        ev = [r for r in h if 'valid_accuracy' in r]
-        a2.plot([r['epoch'] + 1 for r in ev], [r['valid_accuracy'] for r in ev], lw=1.2, label=name)
-    a1.set(xlabel='epoch', ylabel='label loss (ce)', yscale='log', title='training (seed 0)')
-    a2.set(xlabel='epoch', ylabel='accuracy', title='validation accuracy (seed 0)')
-    a2.legend(fontsize=8); fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=120)
-    return fig
-
-def _pm(xs:list[float]) -> str:
-    r = mean_ci(xs)
-    return f"{100 * r['mean']:.1f}" + (f" ± {100 * r['std']:.1f}" if r['std'] is not None else '')
-
-# %% ../nbs/07_demo.ipynb #d5feb24a
-def run_demo(epochs:int=80, # epochs for the teacher and for each student
-             seeds:tuple=(0, 1, 2), # one student per variant and seed; the split and the teacher use the first
-             n_train:int|None=300, # labelled training images (None: all 1,078)
-             out:str|Path='demo_out', # folder for results.json, results.md, histories.png and teacher.pt
-             student_width:int=8, teacher_width:int=32,
-             device:str|None=None, progress:bool=True, verbose:bool=True) -> dict:
-    "Train a teacher and five students (plain, +augment, +rotation, +distill, all three) per seed; print and save the comparison"
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    app = Digits(Digits.config(data=dict(n_train=n_train or 0, split_seed=seeds[0]), model=dict(width=student_width),
-                               teacher=dict(width=teacher_width, epochs=epochs), trainer=dict(epochs=epochs, device=device or ''),
-                               output=dict(work_dir=str(out/'work'))), progress=progress)
-    teacher = app.teacher()
-    t_res = teacher_scores(app)
-    rows = [dict(variant=f'teacher (width {teacher_width}, + augment)', test_acc=_pm([t_res['accuracy']]),
-                 params=n_params(teacher), train_only_params=0, seconds=round(app.teacher_seconds, 1))]
-    export_model(teacher, out/'teacher.pt')
-    runs, histories = {}, {}
-    for seed in seeds:
-        for name, set_name in DEMO_SETS.items():
-            t0 = time.perf_counter()
-            trainer = build_trainer(app, set_name, seed)
-            trainer.fit()
-            r = runs.setdefault(name, dict(test=[], secs=[], params=n_params(trainer.model),
-                                           extra=sum(p.numel() for p in trainer.objective.parameters())))
-            r['test'].append(report(app, trainer, f'student {name} (seed {seed})')['accuracy']); r['secs'].append(time.perf_counter() - t0)
-            if seed == seeds[0]: histories[name] = trainer.history
-    for name, r in runs.items():
-        rows.append(dict(variant=f'student {name}', test_acc=_pm(r['test']), params=r['params'],
-                         train_only_params=r['extra'], seconds=round(sum(r['secs']) / len(r['secs']), 1)))
-    table = format_table(rows, ['variant', 'test_acc', 'params', 'train_only_params', 'seconds'])
-    info = app.info()
-    res = dict(epochs=epochs, seeds=list(seeds), n_train=info['n_train'], n_test=info['n_test'], rows=rows,
-               test_acc={k: r['test'] for k,r in runs.items()})
-    (out/'results.md').write_text(table + '\n')
-    (out/'results.json').write_text(json.dumps(res, indent=2))
-    plot_histories(histories, out/'histories.png')
-    if verbose:
-        print(f"Test accuracy (%) on {info['n_test']} held-out digits, {info['n_train']} labelled training images, "
-              f"mean ± std over seeds {list(seeds)}; seconds per run.\n\n{table}\n\n"
-              f"Saved {out/'results.json'}, {out/'results.md'}, {out/'histories.png'} and {out/'teacher.pt'}.")
-    return res
+# %% ../nbs/07_demo.ipynb #62d5feaf
+@patch
+def teacher(self:Digits) -> nn.Module:
+    "The teacher: read from [teacher] path, or trained with the augmentation once and kept in the work folder"
+    def make():
+        t, d = self.cfg.teacher, self.cfg.data
+        if t.path:
+            try: return load_model_weights(DigitsCNN(t.width), t.path).eval()
+            except RuntimeError as e:
+                raise ConfigError(f"The teacher weights at {t.path} do not fit a DigitsCNN of width {t.width}: set "
+                                  f"[teacher] width to the width the teacher was trained with ({str(e).splitlines()[0]})") from None
+        epochs, lr = t.epochs or self.cfg.trainer.epochs, self.cfg.trainer.lr
+        torch.manual_seed(d.split_seed); m = DigitsCNN(t.width)   # the teacher's initial weights are seeded too
+        fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), epochs, lr=lr, seed=d.split_seed,
+                                     device=self.cfg.trainer.device or None, progress=self.progress)
+        name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, epochs, lr)[:12]}"
+        return self.teacher_once(m, name, fit)
+    return self.memo('teacher', make)

@@ -19,8 +19,8 @@ from .distill import data_fingerprint
 from .app import *
 
 # %% auto #0
-__all__ = ['t975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation', 'save_ablation',
-           'ablate']
+__all__ = ['t975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
+           'plot_curves', 'save_ablation', 'ablate']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -110,12 +110,42 @@ def plot_ablation(summary:dict, metric:str='accuracy', path=None, percent:bool=T
     if path is not None: fig.savefig(path, dpi=120)
     return fig
 
-def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accuracy', info:dict|None=None, percent:bool=True) -> Path:
-    "Write ablation.json, ablation.md and ablation.png to `out`"
+# %% ../nbs/04c_experiment.ipynb #4a2f1ace
+def learning_curve(history:list[dict], # `Trainer.history`: a record per optimizer step and per evaluation
+                   valid_key:str, # the validation score to keep, e.g. 'valid_accuracy'
+                  ) -> dict:
+    "Mean training loss per epoch, and the validation score at each evaluation, with their epochs (1-based)"
+    per_epoch = {}
+    for r in history:
+        if 'loss' in r and valid_key not in r: per_epoch.setdefault(r['epoch'] + 1, []).append(r['loss'])
+    ev = [r for r in history if valid_key in r]
+    return dict(epoch=list(per_epoch), loss=[statistics.fmean(v) for v in per_epoch.values()],
+                valid_epoch=[r['epoch'] + 1 for r in ev], valid=[r[valid_key] for r in ev], valid_key=valid_key)
+
+def plot_curves(curves:dict, # set name -> `learning_curve`
+                path=None):
+    "Training loss and validation score of each set, side by side"
+    import matplotlib.pyplot as plt
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, c in curves.items():
+        a1.plot(c['epoch'], c['loss'], lw=1.2, label=name)
+        a2.plot(c['valid_epoch'], c['valid'], lw=1.2, label=name)
+    key = next(iter(curves.values()))['valid_key'] if curves else 'valid'
+    a1.set(xlabel='epoch', ylabel='training loss', yscale='log', title='training (first seed)')
+    a2.set(xlabel='epoch', ylabel=key, title='validation (first seed)')
+    a2.legend(fontsize=8); fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=120)
+    return fig
+
+def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accuracy', info:dict|None=None,
+                  percent:bool=True, curves:dict|None=None) -> Path:
+    "Write ablation.json, ablation.md and ablation.png to `out`, and histories.png when there are learning curves"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    (out/'ablation.json').write_text(json.dumps(dict(info=info or {}, metric=metric, runs=runs, summary=summary), indent=2))
+    (out/'ablation.json').write_text(json.dumps(dict(info=info or {}, metric=metric, runs=runs, summary=summary,
+                                                     curves=curves or {}), indent=2))
     (out/'ablation.md').write_text(ablation_table(summary, metric, info, percent) + '\n')
     plot_ablation(summary, metric, out/'ablation.png', percent)
+    if curves: plot_curves(curves, out/'histories.png')
     return out
 
 # %% ../nbs/04c_experiment.ipynb #472486ba
@@ -140,15 +170,19 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
     log = app.work_dir/'runs.jsonl'
     done = {r['key']: r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
+    curves, valid_key = {}, app.select or f'valid_{metric}'
     def train(name, seed):
         key = _run_key(app, name, seed)
-        if key in done: return done[key]['scores']
+        if key in done:
+            if 'curve' in done[key]: curves[name, seed] = done[key]['curve']
+            return done[key]['scores']
         tr = build_trainer(app, name, seed, progress=False)
         t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
         res = report(app, tr, f'{name} (seed {seed})')
         scores = {**{k: v for k, v in res.items() if isinstance(v, (int, float))}, 'train_s': train_s}   # every figure of the report
+        curves[name, seed] = learning_curve(tr.history, valid_key)
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, 'a') as f: f.write(json.dumps({'key': key, 'scores': scores}) + '\n')
+        with open(log, 'a') as f: f.write(json.dumps({'key': key, 'scores': scores, 'curve': curves[name, seed]}) + '\n')
         return scores
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
     for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
@@ -156,5 +190,6 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     label = f"{app.report_split} {metric}"
     info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, metric=label,
                 teacher_score=t_res.get(metric), teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))}, majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
-    if out: save_ablation(runs, summary, out, label, info, app.percent)
-    return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent)
+    first = {name: curves[name, seeds[0]] for name in sets if (name, seeds[0]) in curves}   # one curve per set: the first seed
+    if out: save_ablation(runs, summary, out, label, info, app.percent, first)
+    return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent, curves=first)
