@@ -149,6 +149,7 @@ def layers_to_keep(n_layers:int, n_keep:int, rule:str='uniform', importance:torc
         return sorted(importance.topk(n_keep).indices.tolist())
     raise ValueError(f"unknown pruning rule {rule!r}: choose 'uniform' or 'angular'")
 
+# %% ../nbs/05e_causal_lm.ipynb #9c04275f
 def prune_layers(model:nn.Module, keep:list[int]) -> nn.Module:
     "A copy of `model` with only the decoder blocks `keep` (in order), its config and layer indices updated"
     pruned = copy.deepcopy(model)

@@ -6,13 +6,14 @@ Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 
 # %% ../nbs/05f_causal_lm_app.ipynb #830821f0
 from __future__ import annotations
-import copy, random, time, warnings
+import copy, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import *
 from .metrics import Accuracy, ClassBalance, Perplexity, DegenerateResultWarning, degenerate_warnings
@@ -20,8 +21,9 @@ from .text import read_examples
 from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
 from .distributed import world_size
 from .train import Trainer
-from .distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint, model_fingerprint
-from .app import Application, ConfigError, StrategiesConfig
+from .distill import KD, Teacher, TeacherCache, kd_weights, model_fingerprint
+from .app import Application, ConfigError, StrategiesConfig, Mix
+from .kit import sample_split
 from .causal_lm import *
 
 # %% auto #0
@@ -35,6 +37,7 @@ class LMData:
     valid:str = '' # validation text: perplexity is measured on it
     block:int = 128 # tokens per training block
     n_train:int = 0 # use this many training blocks, a seeded sample (0: all)
+    sample_seed:int = 0 # seed of that sample (and of the task's, n_task)
     n_valid:int = 0 # use this many validation blocks (0: all)
     batch_size:int = 8
     task_train:str = '' # TA: labelled examples (.tsv, .csv or .jsonl) asked as prompts whose answer is the label's word
@@ -140,11 +143,12 @@ class AnswerAccuracy(ClassBalance):
         p = self.name.removesuffix('accuracy')
         return {self.name: Accuracy.compute(self)['accuracy'], **{p + k: v for k, v in super().compute().items()}}
 
-# %% ../nbs/05f_causal_lm_app.ipynb #841bca7d
+# %% ../nbs/05f_causal_lm_app.ipynb #c6ce707b
 class CausalLM(Application):
-    "Text files; a pretrained causal LM as teacher; a student pruned from it; DA token noise, TA a task as prompts, KD (forward/reverse/JSD, on-policy, top-k cache); perplexity"
+    "Text files; a pretrained causal LM as teacher; a student pruned from it; DA token noise, TA a task as prompts, KD; perplexity"
     name = 'causal-lm'
-    description = "your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default); DA token noise, TA a task as prompts, KD fwd/rev/JSD, on-policy or cached; perplexity"
+    description = ("your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default); DA token noise, "
+                   "TA a task as prompts, KD fwd/rev/JSD, on-policy or cached; perplexity")
     Data, Model, Teacher, Strategies = LMData, LMModel, LMTeacher, LMStrategies
     defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'task_train'), ('data', 'task_valid'), ('teacher', 'path'))
@@ -154,83 +158,104 @@ class CausalLM(Application):
                ('data', 'n_valid'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('model', 'keep'): (1, 'at least 1'), ('model', 'lora_r'): (0, '0 (off) or a positive rank'),
                ('teacher', 'importance_blocks'): (1, 'at least 1'), ('strategies', 'prompt'): (1, 'at least 1'),
-               ('data', 'n_task'): (0, '0 (all) or a positive number'), ('data', 'n_task_valid'): (0, '0 (all) or a positive number')}
+               ('data', 'n_task'): (0, '0 (all) or a positive number'),
+               ('data', 'n_task_valid'): (0, '0 (all) or a positive number')}
     metric = 'perplexity'
     percent = False
     report_split = 'valid'
 
-    # --- data
-    def texts(self, key:str) -> list[str]:
-        path = getattr(self.cfg.data, key)
-        if not path: raise ConfigError(f'the causal-lm application needs [data] {key} = "path/to/{key}.txt" (one document per line)')
-        p = Path(path)
-        if not p.is_file(): raise FileNotFoundError(f"[data] {key}: no file at {p}")
-        docs = [l.strip() for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
-        if not docs: raise ValueError(f"{p} holds no text: the causal-lm application needs one document per line")
-        return docs
+# %% ../nbs/05f_causal_lm_app.ipynb #6e0e5bd8
+@patch
+def texts(self:CausalLM, key:str) -> list[str]:
+    path = getattr(self.cfg.data, key)
+    if not path:
+        raise ConfigError(f'the causal-lm application needs [data] {key} = "path/to/{key}.txt" (one document per line)')
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"[data] {key}: no file at {p}")
+    docs = [l.strip() for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
+    if not docs: raise ValueError(f"{p} holds no text: the causal-lm application needs one document per line")
+    return docs
 
-    def blocks(self, key:str) -> LMBlocks:
-        "The training or validation blocks (sampled to n_train / n_valid), tokenized once"
-        def make():
-            d = self.cfg.data
-            ds = LMBlocks(self.texts(key), self.tokenizer(), d.block)
-            n = d.n_train if key == 'train' else d.n_valid
-            if n > len(ds): raise ConfigError(f"[data] n_{key} = {n}, but {getattr(d, key)} makes only {len(ds)} blocks of {d.block} tokens")
-            if 0 < n < len(ds):
-                keep = sorted(random.Random(0).sample(range(len(ds)), n)) if key == 'train' else list(range(n))
-                ds.ids = ds.ids[keep]
-            return ds
-        return self.memo(f'blocks_{key}', make)
+@patch
+def blocks(self:CausalLM, key:str) -> LMBlocks:
+    "The training or validation blocks (sampled to n_train / n_valid), tokenized once"
+    def make():
+        d = self.cfg.data
+        ds = LMBlocks(self.texts(key), self.tokenizer(), d.block)
+        n = d.n_train if key == 'train' else d.n_valid
+        what, src = f'blocks of {d.block} tokens', getattr(d, key)
+        if n > len(ds): raise ConfigError(f"[data] n_{key} = {n}, but {src} makes only {len(ds)} {what}")
+        keep = sample_split(len(ds), n, d.sample_seed, what, src)[0] if key == 'train' else list(range(n or len(ds)))
+        ds.ids = ds.ids[keep]
+        return ds
+    return self.memo(f'blocks_{key}', make)
 
-    def task(self, key:str) -> PromptTask|None:
-        "The auxiliary task's training or validation examples as prompts (None when [data] task_<key> is not given)"
-        def make():
-            d = self.cfg.data
-            path = getattr(d, f'task_{key}')
-            if not path: return None
-            texts, labels, lm = read_examples(path, text=d.task_text, label=d.task_label,
-                                              label_map=self.task('train').label_map if key == 'valid' and d.task_train else None)
-            if len(lm) != len(d.task_words):
-                raise ConfigError(f"{path} has {len(lm)} labels {sorted(lm)} but [data] task_words names {len(d.task_words)} answers {d.task_words}: give one word per label, in sorted label order")
-            n = d.n_task if key == 'train' else d.n_task_valid
-            if n > len(texts): raise ConfigError(f"[data] n_task{'' if key == 'train' else '_valid'} = {n}, but {path} has only {len(texts)} examples")
-            if 0 < n < len(texts):
-                pick = sorted(random.Random(0).sample(range(len(texts)), n)) if key == 'train' else list(range(n))
-                texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
-            ds = PromptTask(texts, labels, self.tokenizer(), d.task_prompt, d.task_words, max_len=d.block)
-            ds.label_map = lm
-            return ds
-        return self.memo(f'task_{key}', make)
+@patch
+def task(self:CausalLM, key:str) -> PromptTask|None:
+    "The auxiliary task's training or validation examples as prompts (None when [data] task_<key> is not given)"
+    def make():
+        d = self.cfg.data
+        path = getattr(d, f'task_{key}')
+        if not path: return None
+        lm = self.task('train').label_map if key == 'valid' and d.task_train else None
+        texts, labels, lm = read_examples(path, text=d.task_text, label=d.task_label, label_map=lm)
+        if len(lm) != len(d.task_words):
+            raise ConfigError(f"{path} has {len(lm)} labels {sorted(lm)} but [data] task_words names {len(d.task_words)} "
+                              f"answers {d.task_words}: give one word per label, in sorted label order")
+        n, name = (d.n_task, 'n_task') if key == 'train' else (d.n_task_valid, 'n_task_valid')
+        if n > len(texts): raise ConfigError(f"[data] {name} = {n}, but {path} has only {len(texts)} examples")
+        pick = sample_split(len(texts), n, d.sample_seed, 'examples', path)[0] if key == 'train' else list(range(n or len(texts)))
+        texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
+        ds = PromptTask(texts, labels, self.tokenizer(), d.task_prompt, d.task_words, max_len=d.block)
+        ds.label_map = lm
+        return ds
+    return self.memo(f'task_{key}', make)
 
-    def task_loader(self, key:str):
-        "Batches of the auxiliary task's `key` split (shuffled for training), or None without one"
-        task = self.task(key)
-        if task is None: return None
-        return torch.utils.data.DataLoader(task, batch_size=self.cfg.data.batch_size, shuffle=key == 'train', collate_fn=task.collate)
+# %% ../nbs/05f_causal_lm_app.ipynb #c35670c4
+@patch
+def task_loader(self:CausalLM, key:str):
+    "Batches of the auxiliary task's `key` split (shuffled for training), or None without one"
+    task = self.task(key)
+    if task is None: return None
+    return torch.utils.data.DataLoader(task, batch_size=self.cfg.data.batch_size, shuffle=key == 'train',
+                                       collate_fn=task.collate)
 
-    def loaders(self, parts):
-        bs = self.cfg.data.batch_size
-        train = torch.utils.data.DataLoader(self.blocks('train'), batch_size=bs, shuffle=True)
-        if 'TA' in parts:
-            task = self.task_loader('train')
-            if task is None: raise ConfigError('TA needs an auxiliary task: [data] task_train = "path/to/labelled.tsv" (and task_valid to measure it)')
-            if world_size() > 1: raise ConfigError("TA mixes two loaders, which this application does not shard across processes yet: run TA sets in one process")
-            # the text's blocks all stay (every set sees the same text); the task's batches come on top, drawn in proportion
-            train = MultiTaskLoader({'text': train, 'task': task}, 'proportional')
-        return train, torch.utils.data.DataLoader(self.blocks('valid'), batch_size=bs)
-    def report_loader(self): return self.loaders(set())[1]
-    def side_evaluations(self):
-        dl = self.task_loader('valid')
-        return [] if dl is None else [(dl, [AnswerAccuracy(dl.dataset.answers)])]
+@patch
+def loaders(self:CausalLM, parts):
+    bs = self.cfg.data.batch_size
+    train = torch.utils.data.DataLoader(self.blocks('train'), batch_size=bs, shuffle=True)
+    if 'TA' in parts:
+        task = self.task_loader('train')
+        if task is None: raise ConfigError('TA needs an auxiliary task: [data] task_train = "path/to/labelled.tsv" '
+                                           '(and task_valid to measure it)')
+        if world_size() > 1: raise ConfigError("TA mixes two loaders, which this application does not shard across "
+                                               "processes yet: run TA sets in one process")
+        # the text's blocks all stay (every set sees the same text); the task's batches come on top, drawn in proportion
+        train = MultiTaskLoader({'text': train, 'task': task}, 'proportional')
+    return train, torch.utils.data.DataLoader(self.blocks('valid'), batch_size=bs)
 
-    # --- models
-    def _loaded(self):
-        return self.memo('loaded', lambda: load_causal_lm(Path(self.cfg.teacher.path) if self.cfg.teacher.path else None))
-    def tokenizer(self): return self._loaded()[1]
-    def teacher(self): return self.memo('teacher', self._teacher)
-    def _teacher(self):
-        "The loaded model, or with [teacher] adapt_epochs a copy fine-tuned once on the training text through LoRA, merged, kept in the work folder"
-        t, base = self.cfg.teacher, self._loaded()[0]
+@patch
+def report_loader(self:CausalLM): return self.loaders(set())[1]
+
+@patch
+def side_evaluations(self:CausalLM):
+    dl = self.task_loader('valid')
+    return [] if dl is None else [(dl, [AnswerAccuracy(dl.dataset.answers)])]
+
+# %% ../nbs/05f_causal_lm_app.ipynb #4bfce3a0
+@patch
+def loaded(self:CausalLM) -> tuple:
+    "The model as loaded from [teacher] path (or the packaged SmolLM2), and its tokenizer"
+    return self.memo('loaded', lambda: load_causal_lm(Path(self.cfg.teacher.path) if self.cfg.teacher.path else None))
+
+@patch
+def tokenizer(self:CausalLM): return self.loaded()[1]
+
+@patch
+def teacher(self:CausalLM):
+    "The loaded model, or with [teacher] adapt_epochs a copy fine-tuned once on the training text through LoRA, merged"
+    def make():
+        t, base = self.cfg.teacher, self.loaded()[0]
         if not t.adapt_epochs: return base
         def fit(m):
             lm = add_lora(m, r=t.adapt_r, alpha=2 * t.adapt_r)
@@ -238,74 +263,92 @@ class CausalLM(Application):
             Trainer(lm, [LabelLoss()], dl, epochs=t.adapt_epochs, lr=t.adapt_lr, warmup=0.05, seed=0,
                     device=self.cfg.trainer.device or None, progress=self.progress).fit()
             lm.merge_and_unload()   # the adapters folded into m's own weights: m is a plain model again
-        key = data_fingerprint(model_fingerprint(base), self.blocks('train').ids, t.adapt_epochs, t.adapt_r, t.adapt_lr, self.cfg.data.batch_size)[:12]
-        with torch.random.fork_rng(devices=[]):   # adapting the teacher leaves the student's random numbers alone
-            set_seed(0)
-            model, self.adapt_s = self.trained_once(copy.deepcopy(base), f"lm_teacher_{key}", fit)
-        return model.eval()
+        key = data_fingerprint(model_fingerprint(base), self.blocks('train').ids, t.adapt_epochs, t.adapt_r, t.adapt_lr,
+                               self.cfg.data.batch_size)[:12]
+        return self.teacher_once(copy.deepcopy(base), f"lm_teacher_{key}", fit)
+    return self.memo('teacher', make)
 
-    def cache(self) -> TeacherCache:
-        "The teacher's top-k distributions at every position of every training block, computed once and kept in the work folder"
-        def make():
-            ds, k, teacher = self.blocks('train'), self.cfg.strategies.topk, Teacher(self.teacher())
-            fp, n = data_fingerprint(ds.ids), len(ds)
-            c = TeacherCache(self.work_dir/f"lm_cache_{teacher.fingerprint()}_{fp}_{k}", teacher.fingerprint(), fp, n, self.teacher().config.vocab_size,
-                             topk=k, lengths=[[ds.ids.shape[1]]] * n)
-            self.cache_fill_s = c.fill_timed(teacher, torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size), progress=self.progress)
-            return c
-        return self.memo('cache', make)
+@patch
+def kept_layers(self:CausalLM) -> list[int]:
+    "The teacher's decoder blocks the student keeps"
+    def make():
+        m, t = self.cfg.model, self.teacher()
+        n = len(decoder_layers(t))
+        if m.keep > n: raise ConfigError(f"[model] keep = {m.keep}, but the teacher has {n} decoder blocks")
+        imp = None
+        if m.rule == 'angular':
+            ds = self.blocks('train')
+            sub = [ds[i] for i in range(min(len(ds), self.cfg.teacher.importance_blocks))]
+            imp = layer_importance(t, [torch.utils.data.default_collate(sub)])
+        return layers_to_keep(n, m.keep, m.rule, imp)
+    return self.memo('kept', make)
 
-    def kept_layers(self) -> list[int]:
-        "The teacher's decoder blocks the student keeps"
-        def make():
-            m, t = self.cfg.model, self.teacher()
-            n = len(decoder_layers(t))
-            if m.keep > n: raise ConfigError(f"[model] keep = {m.keep}, but the teacher has {n} decoder blocks")
-            imp = None
-            if m.rule == 'angular':
-                ds = self.blocks('train')
-                sub = [ds[i] for i in range(min(len(ds), self.cfg.teacher.importance_blocks))]
-                imp = layer_importance(t, [torch.utils.data.default_collate(sub)])
-            return layers_to_keep(n, m.keep, m.rule, imp)
-        return self.memo('kept', make)
+@patch
+def student(self:CausalLM):
+    m = self.cfg.model
+    s = prune_layers(self.teacher(), self.kept_layers()).train().requires_grad_(True)   # the teacher is frozen once KD wraps it
+    return add_lora(s, r=m.lora_r, alpha=m.lora_alpha) if m.lora_r else s
 
-    def student(self):
-        m = self.cfg.model
-        s = prune_layers(self.teacher(), self.kept_layers()).train().requires_grad_(True)   # the teacher is frozen once KD wraps it
-        return add_lora(s, r=m.lora_r, alpha=m.lora_alpha) if m.lora_r else s
+# %% ../nbs/05f_causal_lm_app.ipynb #e2c9babe
+@patch
+def cache(self:CausalLM) -> TeacherCache:
+    "The teacher's top-k distributions at every position of every training block, computed once and kept in the work folder"
+    def make():
+        ds, k, teacher = self.blocks('train'), self.cfg.strategies.topk, Teacher(self.teacher())
+        fp, n, tfp = data_fingerprint(ds.ids), len(ds), teacher.fingerprint()
+        c = TeacherCache(self.work_dir/f"lm_cache_{tfp}_{fp}_{k}", tfp, fp, n, self.teacher().config.vocab_size,
+                         topk=k, lengths=[[ds.ids.shape[1]]] * n)
+        dl = torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size)
+        self.cache_fill_s = c.fill_timed(teacher, dl, progress=self.progress)
+        return c
+    return self.memo('cache', make)
 
-    def strategies(self, parts, model):
-        s = self.cfg.strategies
-        strategies, weights, weighting = [LabelLoss()], {}, None
-        text_only = (lambda st: ForTask('text', st)) if 'TA' in parts else (lambda st: st)
-        if 'TA' in parts:   # the text's cross-entropy on text batches, the task's own term on task batches
-            strategies = [text_only(LabelLoss()), ForTask('task', LabelLoss(name='task'))]
-            if s.ta_weighting == 'uncertainty': weighting = UncertaintyWeighting(['task'])
-            else: weights['task'] = s.task_weight
-        if 'DA' in parts: strategies.append(TokenNoise(s.noise_p, self.teacher().config.vocab_size))
-        if 'KD' in parts:
-            if s.topk and ('DA' in parts or s.on_policy):
-                raise ConfigError("[strategies] topk caches the teacher on the clean training blocks, but DA and on-policy KD change the inputs: use topk = 0 (the live teacher) with them")
-            if s.on_policy: strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
-            if s.topk: strategies.append(text_only(KD(self.cache(), s.kd_loss, beta=s.beta, mask_key='y')))   # the cache holds the text's blocks only
-            else: strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y'))
-            weights.update(kd_weights(s.alpha))
-        return strategies, weights, weighting
+@patch
+def strategies(self:CausalLM, parts, model) -> Mix:
+    s = self.cfg.strategies
+    strategies, weights, weighting = [LabelLoss()], {}, None
+    text_only = (lambda st: ForTask('text', st)) if 'TA' in parts else (lambda st: st)
+    if 'TA' in parts:   # the text's cross-entropy on text batches, the task's own term on task batches
+        strategies = [text_only(LabelLoss()), ForTask('task', LabelLoss(name='task'))]
+        if s.ta_weighting == 'uncertainty': weighting = UncertaintyWeighting(['task'])
+        else: weights['task'] = s.task_weight
+    if 'DA' in parts: strategies.append(TokenNoise(s.noise_p, self.teacher().config.vocab_size))
+    if 'KD' in parts:
+        if s.topk and ('DA' in parts or s.on_policy):
+            raise ConfigError("[strategies] topk caches the teacher on the clean training blocks, but DA and on-policy KD "
+                              "change the inputs: use topk = 0 (the live teacher) with them")
+        if s.on_policy: strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
+        if s.topk:   # the cache holds the text's blocks only
+            strategies.append(text_only(KD(self.cache(), s.kd_loss, beta=s.beta, mask_key='y')))
+        else: strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y'))
+        weights.update(kd_weights(s.alpha))
+    return Mix(strategies, weights, weighting)
 
-    def metrics(self): return [Perplexity()]
-    def extra_metrics(self): return []
-    def check_result(self, res, who):
-        "Warn when the task's answers are degenerate: one answer word for almost every prompt, or no better than the majority answer"
-        if 'task_top_pred_share' not in res: return
-        words = self.cfg.data.task_words
-        for msg in degenerate_warnings(f"{who} (on the task's prompts, answer classes {list(words)})", res['task_accuracy'],
-                                       {k: res[f'task_{k}'] for k in ('majority_rate', 'top_pred_share', 'top_pred_class')}, 'task validation'):
-            warnings.warn(msg, DegenerateResultWarning)
-    def fingerprint(self):
-        tasks = [(t.ids, t.labels) for t in (self.task('train'), self.task('valid')) if t is not None]
-        return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, *tasks, model_fingerprint(self.teacher()))
-    def info(self):
-        t = self.teacher()
-        return dict(teacher_layers=len(decoder_layers(t)), kept_layers=self.kept_layers(), teacher_params=sum(p.numel() for p in t.parameters()),
-                    n_train_blocks=len(self.blocks('train')), n_valid_blocks=len(self.blocks('valid')), block=self.cfg.data.block,
-                    **{f'n_task_{k}': len(self.task(k)) for k in ('train', 'valid') if self.task(k) is not None})
+# %% ../nbs/05f_causal_lm_app.ipynb #1ee3d0f1
+@patch
+def metrics(self:CausalLM): return [Perplexity()]
+@patch
+def extra_metrics(self:CausalLM): return []
+
+@patch
+def check_result(self:CausalLM, res, who):
+    "Warn when the task's answers are degenerate: one answer word for almost every prompt, or no better than the majority answer"
+    if 'task_top_pred_share' not in res: return
+    words, keys = self.cfg.data.task_words, ('majority_rate', 'top_pred_share', 'top_pred_class')
+    for msg in degenerate_warnings(f"{who} (on the task's prompts, answer classes {list(words)})", res['task_accuracy'],
+                                   {k: res[f'task_{k}'] for k in keys}, 'task validation'):
+        warnings.warn(msg, DegenerateResultWarning)
+
+@patch
+def fingerprint(self:CausalLM):
+    tasks = [(t.ids, t.labels) for t in (self.task('train'), self.task('valid')) if t is not None]
+    return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, *tasks, model_fingerprint(self.teacher()))
+
+@patch
+def info(self:CausalLM):
+    t = self.teacher()
+    tasks = {f'n_task_{k}': len(self.task(k)) for k in ('train', 'valid') if self.task(k) is not None}
+    return dict(teacher_layers=len(decoder_layers(t)), kept_layers=self.kept_layers(),
+                teacher_params=sum(p.numel() for p in t.parameters()), n_train_blocks=len(self.blocks('train')),
+                n_valid_blocks=len(self.blocks('valid')), block=self.cfg.data.block,
+                teacher_s=getattr(self, 'teacher_s', None), cache_fill_s=getattr(self, 'cache_fill_s', None), **tasks)

@@ -56,6 +56,7 @@ class Conll:
         return Conll([self.tokens[i] for i in idx], [self.pos[i] for i in idx] if self.pos is not None else None,
                      [self.tags[i] for i in idx], self.path)
 
+# %% ../nbs/05c_ner.ipynb #5e73132d
 def read_conll(path:str|Path, # a CoNLL file: one token a line, blank lines between sentences
                scheme:str='iob2', # the file's tags: 'iob2', or 'iob1' (converted to IOB2)
                tag_names:Sequence[str]|None=None, # the tags allowed (a dev or test file: the training file's)
@@ -139,6 +140,7 @@ class EntityF1(Metric):
 # %% ../nbs/05c_ner.ipynb #827f3e81
 MASK_WORD = '[MASK]'
 
+# %% ../nbs/05c_ner.ipynb #6eb99dc2
 @dataclass
 class NerAugment:
     "Label-aware augmentation of tagged sentences: mention replacement, O-word masking and substitution, segment shuffling"
@@ -194,6 +196,7 @@ class NerAugment:
             out.append(Conll(toks, pos if data.pos is not None else None, tags, data.path))
         return out
 
+# %% ../nbs/05c_ner.ipynb #0bd20e05
 def iob2_ok(tags:Sequence[str]) -> bool:
     "Whether every I-TYPE continues an entity of its type"
     return all(not t.startswith('I-') or (i > 0 and tags[i - 1][2:] == t[2:]) for i, t in enumerate(tags))
@@ -225,6 +228,7 @@ class WordVocab:
         from mixed_ft.augment_text import TokenSpec
         return TokenSpec(pad_id=self.PAD, mask_id=self.MASK, unk_id=self.UNK)
 
+# %% ../nbs/05c_ner.ipynb #348db1c0
 class NerDataset(torch.utils.data.Dataset):
     "Sentences as word ids, character ids, tag ids, POS ids, example and augmentation ids (and the teacher's word pieces)"
     def __init__(self, data:Conll, vocab:WordVocab, tag_names:Sequence[str], pos_names:Sequence[str]|None=None,
@@ -278,6 +282,7 @@ def ner_collate(items:list[dict], t_pad:int=0) -> dict:
         out['_t_first'] = _pad2([it['_t_first'] for it in items], 0)   # padded words point at piece 0; masked by attention_mask
     return out
 
+# %% ../nbs/05c_ner.ipynb #6b9d7b74
 def ner_loader(ds:NerDataset, batch_size:int=32, shuffle:bool=True) -> torch.utils.data.DataLoader:
     "Length-bucketed batches of `ds`"
     from mixed_ft.text import BucketSampler

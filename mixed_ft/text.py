@@ -35,18 +35,10 @@ def data_path(path:str|Path) -> Path:
     raise FileNotFoundError(f"No data file at {p}" + (f" or {Path(root)/p}" if root else '') +
                             ": check the path, or set MIXED_FT_DATA to the folder that holds your data sets.")
 
-def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
-                  text:str|int='sentence', # the text column: a name, or a 0-based position
-                  label:str|int='label', # the label column: a name, or a 0-based position
-                  header:bool=True, # TSV/CSV: the first line holds column names
-                  label_map:dict|None=None, # label value -> class id; default: ids in sorted order of the values seen
-                  fmt:str|None=None, # 'tsv', 'csv' or 'jsonl' (default: from the extension)
-                 ) -> tuple[list[str], list[int], dict]:
-    "Texts, class ids and the label map from a labelled text file"
-    path = data_path(path)
-    fmt = fmt or path.suffix.lstrip('.').lower()
-    if fmt not in ('tsv', 'csv', 'jsonl'): raise ValueError(f"{path}: unknown format {fmt!r}; use a .tsv, .csv or .jsonl file, or pass fmt=")
-    rows = []
+# %% ../nbs/05_text.ipynb #58a44a47
+def _read_rows(path:Path, fmt:str, header:bool) -> tuple[list, list|None]:
+    "The (line number, row) pairs of a labelled file, and its column names (TSV/CSV with a header)"
+    rows, names = [], None
     try:
         if fmt == 'jsonl':
             with open(path, encoding='utf-8') as f:
@@ -68,6 +60,21 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
                                          f"A {'tab' if fmt == 'tsv' else 'comma'} inside a text? Quote the text (CSV) or remove the extra column.")
                     rows.append((i, cells))
     except UnicodeDecodeError as e: raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return rows, names
+
+# %% ../nbs/05_text.ipynb #6505b02d
+def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
+                  text:str|int='sentence', # the text column: a name, or a 0-based position
+                  label:str|int='label', # the label column: a name, or a 0-based position
+                  header:bool=True, # TSV/CSV: the first line holds column names
+                  label_map:dict|None=None, # label value -> class id; default: ids in sorted order of the values seen
+                  fmt:str|None=None, # 'tsv', 'csv' or 'jsonl' (default: from the extension)
+                 ) -> tuple[list[str], list[int], dict]:
+    "Texts, class ids and the label map from a labelled text file"
+    path = data_path(path)
+    fmt = fmt or path.suffix.lstrip('.').lower()
+    if fmt not in ('tsv', 'csv', 'jsonl'): raise ValueError(f"{path}: unknown format {fmt!r}; use a .tsv, .csv or .jsonl file, or pass fmt=")
+    rows, names = _read_rows(path, fmt, header)
     def col(key, what):
         if fmt == 'jsonl':
             if isinstance(key, int): raise ValueError(f"{path}: JSONL rows are objects, so the {what} column needs a name, not position {key}")
@@ -174,6 +181,7 @@ def pad_collate(items:list[dict], pad_id:int=0, teacher_pad_id:int=0) -> dict:
         out['_t_input_ids'], out['_t_attention_mask'] = t, (t != teacher_pad_id).long()
     return out
 
+# %% ../nbs/05_text.ipynb #746b9be3
 class BucketSampler(torch.utils.data.Sampler):
     "Batches of similar-length examples: shuffle, sort within windows of `bucket` batches, shuffle the batches"
     def __init__(self, lengths:Sequence[int], batch_size:int, bucket:int=50, shuffle:bool=True, drop_last:bool=False, seed:int=0):

@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/translation_app.html.md"""
 
 # %% ../nbs/05h_translation_app.ipynb #277cdb40
 from __future__ import annotations
-import json, random, time, warnings
+import json, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +17,13 @@ from fastcore.basics import patch
 
 from .core import *
 from .io import export_model, load_model_weights, atomic_write_text
-from .metrics import Loss, DegenerateResultWarning
+from .metrics import Loss
 from .train import Trainer, KeepBest
-from .app import Application, ConfigError, StrategiesConfig
+from .app import Application, ConfigError, StrategiesConfig, Mix
+from .kit import n_params, sample_split, sentences_per_s, warn_floor
 from .augment_text import TextCompose, TokenDelete, TokenMask, TokenSwap, TokenSpec, augment_strings
 from .tasks import MaskedTokenTask, UncertaintyWeighting
-from .distill import KD, Teacher, TeacherCache, kd_weights, data_fingerprint
+from .distill import KD, Teacher, TeacherCache, kd_weights
 from .translation import *
 
 # %% auto #0
@@ -38,6 +39,7 @@ class MTData:
     src:str = 'en' # source language suffix
     tgt:str = 'de' # target language suffix
     n_train:int = 0 # a seeded sample of this many training pairs (0: all)
+    sample_seed:int = 0 # seed of that sample
     n_valid:int = 0 # the first this many validation pairs (0: all)
     vocab_size:int = 8000 # joint BPE pieces, learnt from the training pairs (kept in the work folder and with the exported model)
     max_len:int = 100 # subwords kept per training sentence
@@ -113,10 +115,6 @@ class Translation(Application):
     percent = False   # BLEU and chrF are on a 0-100 scale already
     select = 'valid_bleu'
 
-    def __init__(self, cfg=None, progress=True):
-        super().__init__(cfg, progress)
-        self.report_split = 'test' if self.cfg.data.test else 'valid'
-
 # %% ../nbs/05h_translation_app.ipynb #af091c5b
 def _files(app, key):
     d = app.cfg.data
@@ -130,10 +128,8 @@ def pairs(self:Translation) -> dict:
     def read():
         d = self.cfg.data
         train = read_parallel(*_files(self, 'train'))
-        if d.n_train > len(train[0]): raise ConfigError(f"[data] n_train = {d.n_train}, but {d.train} has only {len(train[0])} pairs: use 1..{len(train[0])} (0: all)")
-        if 0 < d.n_train < len(train[0]):
-            keep = sorted(random.Random(0).sample(range(len(train[0])), d.n_train))
-            train = ([train[0][i] for i in keep], [train[1][i] for i in keep])
+        keep = sample_split(len(train[0]), d.n_train, d.sample_seed, 'pairs', d.train)[0]
+        train = ([train[0][i] for i in keep], [train[1][i] for i in keep])
         valid = read_parallel(*_files(self, 'valid'))
         if d.n_valid: valid = (valid[0][:d.n_valid], valid[1][:d.n_valid])
         test = read_parallel(*_files(self, 'test')) if d.test else None
@@ -186,10 +182,7 @@ def _teacher(self:Translation):
         Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], *self.loaders(set()), epochs=t.epochs, lr=t.lr, warmup=0.05,
                 metrics=self.metrics(), callbacks=[KeepBest(self.select)], seed=0,
                 device=self.cfg.trainer.device or None, progress=self.progress).fit()
-    with torch.random.fork_rng(devices=[]):   # building the teacher leaves the student's random numbers alone
-        set_seed(0)
-        model, self.teacher_train_s = self.trained_once(_seq2seq(v, t), f"mt_teacher_{self.teacher_key()}", fit)
-    return model.eval()
+    return self.teacher_once(_seq2seq(v, t), f"mt_teacher_{self.teacher_key()}", fit)
 
 # %% ../nbs/05h_translation_app.ipynb #1fcd5b33
 @torch.no_grad()
@@ -260,8 +253,7 @@ def loaders(self:Translation, parts):
 
 @patch
 def report_loader(self:Translation):
-    key = 'test' if self.cfg.data.test else 'valid'
-    return pair_loader(self.encoded(key), self.vocab(), 128, shuffle=False)
+    return pair_loader(self.encoded(self.report_split), self.vocab(), 128, shuffle=False)
 
 # %% ../nbs/05h_translation_app.ipynb #bdb206f1
 @patch
@@ -282,7 +274,7 @@ def cache(self:Translation) -> TeacherCache:
     return self.memo('cache', make)
 
 @patch
-def strategies(self:Translation, parts, model):
+def strategies(self:Translation, parts, model) -> Mix:
     s, v = self.cfg.strategies, self.vocab()
     strategies, weights, weighting = [LabelLoss(label_smoothing=s.label_smoothing)], {}, None
     if 'TA' in parts:
@@ -290,8 +282,10 @@ def strategies(self:Translation, parts, model):
         strategies.append(SourceMLM(len(v), model.feat_dim, spec, p=s.mask_p))
         if s.ta_weighting == 'uncertainty': weighting = UncertaintyWeighting(['mlm'])
         else: weights['mlm'] = s.mlm_weight
-    if _uses_word(self, parts): strategies.append(KD(self.cache(), 'kl', temperature=s.temperature, mask_key='y')); weights.update(kd_weights(s.alpha))
-    return strategies, weights, weighting
+    if _uses_word(self, parts):
+        strategies.append(KD(self.cache(), 'kl', temperature=s.temperature, mask_key='y'))
+        weights.update(kd_weights(s.alpha))
+    return Mix(strategies, weights, weighting)
 
 # %% ../nbs/05h_translation_app.ipynb #a213cb92
 @patch
@@ -301,9 +295,7 @@ def extra_metrics(self:Translation):
     m = self.cfg.model
     return [TranslationScores(self.vocab(), beam=m.beam, alpha=m.alpha, suffix='_beam')]
 @patch
-def check_result(self:Translation, res, who):
-    if res.get('bleu', 1) < 1: warnings.warn(f"{who} scores BLEU {res['bleu']:.2f} on the {self.report_split} set: it has not learnt to "
-                                             "translate. Usual causes: too few epochs or pairs, or a learning rate too high or too low.", DegenerateResultWarning)
+def check_result(self:Translation, res, who): warn_floor(res, 'bleu', 1., who, self.report_split, 'has not learnt to translate')
 @patch
 def fingerprint(self:Translation):
     p = self.pairs()
@@ -318,7 +310,6 @@ def save_assets(self:Translation, out:Path):
 # %% ../nbs/05h_translation_app.ipynb #6be7d42d
 def decode_speed(model:Seq2Seq, batches:list[dict], beam:int=1, alpha:float=0.6, reps:int=2) -> float:
     "Sentences per second translating `batches` (greedy for beam 1), the best of `reps` passes"
-    from mixed_ft.text_classification import sentences_per_s
     return sentences_per_s(model, batches, reps, fn=lambda b: decode(model, b['input_ids'], b['attention_mask'], beam, alpha))
 
 @patch
@@ -327,13 +318,13 @@ def info(self:Translation):
     batches = list(self.report_loader())[:4]
     with torch.random.fork_rng(devices=[]): s = self.student()
     out = dict(n_train=len(p['train'][0]), n_valid=len(p['valid'][0]), n_test=len(p['test'][0]) if p['test'] else None,
-               vocab=len(self.vocab()), student_params=sum(x.numel() for x in s.parameters()), kd=self.cfg.strategies.kd,
+               vocab=len(self.vocab()), student_params=n_params(s), kd=self.cfg.strategies.kd,
                seq_kd=self.cfg.strategies.seq_kd, student_greedy_sent_per_s=decode_speed(s, batches),
                student_beam_sent_per_s=decode_speed(s, batches, m.beam, m.alpha))
     if 'teacher' in self._memo:
         t = self.teacher()
-        out.update(teacher_params=sum(x.numel() for x in t.parameters()), teacher_beam_sent_per_s=decode_speed(t, batches, m.beam, m.alpha),
-                   teacher_train_s=self.teacher_train_s, seqkd_s=getattr(self, 'seqkd_s', None), cache_fill_s=getattr(self, 'cache_fill_s', None))
+        out.update(teacher_params=n_params(t), teacher_beam_sent_per_s=decode_speed(t, batches, m.beam, m.alpha),
+                   teacher_s=self.teacher_s, seqkd_s=getattr(self, 'seqkd_s', None), cache_fill_s=getattr(self, 'cache_fill_s', None))
     return out
 
 # %% ../nbs/05h_translation_app.ipynb #1309ef32
