@@ -216,11 +216,16 @@ def register_app(cls:type[Application]) -> type[Application]:
     return cls
 
 def _entry_points() -> dict:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group='mixed_ft.apps')}
+    "The group's entry points of every distribution (a stale egg-info folder in the working directory hides none)"
+    eps = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == 'mixed_ft.apps': eps.setdefault(ep.name, ep)
+    return eps
 
 def app_names() -> list[str]:
-    "Every application's name: installed entry points (the built-in ones among them), then those registered here"
-    return list(dict.fromkeys([*_entry_points(), *_REGISTERED]))
+    "Every application's name, sorted: installed entry points (the built-in ones among them) and those registered here"
+    return sorted({*_entry_points(), *_REGISTERED})
 
 def get_app(name:str) -> type[Application]:
     "The application class registered as `name`"

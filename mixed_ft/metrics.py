@@ -88,6 +88,7 @@ class ClassBalance(ClassCounts):
 # %% ../nbs/00b_metrics.ipynb #b8caf37d
 class Loss(Metric):
     "Mean cross-entropy over every counted position of the split"
+    reports_loss = True   # the evaluation's 'loss': a task without classes (a regression) gives a metric of its own
     def update(self, logits, targets):
         self.add('sum', classification_loss(logits, targets, reduction='sum'))  # its errors name out-of-range labels
         self.add('n', torch.tensor(float(targets.numel())))
@@ -117,12 +118,12 @@ class FunctionMetric(Metric):
     def __repr__(self): return f"FunctionMetric({self.name!r})"
 
 def as_metrics(metrics) -> list[Metric]:
-    "Metric objects from a list of them, or a dict name -> f(preds, targets); a `Loss` first when none is given"
+    "Metric objects from a list of them, or a dict name -> f(preds, targets); a `Loss` first unless one reports the loss"
     if metrics is None: metrics = [Accuracy(), MacroF1()]
     ms = [FunctionMetric(k, f) for k, f in metrics.items()] if isinstance(metrics, dict) else list(metrics)
     bad = [m for m in ms if not isinstance(m, Metric)]
     if bad: raise TypeError(f"metrics must be Metric objects or a dict name -> f(preds, targets), got {bad}")
-    return ms if any(isinstance(m, Loss) for m in ms) else [Loss(), *ms]
+    return ms if any(getattr(m, 'reports_loss', False) for m in ms) else [Loss(), *ms]
 
 # %% ../nbs/00b_metrics.ipynb #10c70cf1
 def counted(logits:torch.Tensor, targets:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
