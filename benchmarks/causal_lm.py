@@ -21,10 +21,11 @@ medians over a run's steps (a callback times each step); they are only meaningfu
                                              # (1 h 52 min on one machine, about 3.5 h on a slower one)
 
 The teacher, its adaptation and the cache live in benchmarks/.cache/causal_lm; every finished set is kept in
-benchmarks/results/causal_lm[_quick]_runs.json (committed): a set is read back when its key — the config, the text,
-the task and the adapted teacher's weights — is the same, so a stopped run resumes on the same machine, and on another
-only if its adaptation of the teacher comes out bit-identical (a different CPU did not, 2026-12-02); a rerun
-of a finished grid only redraws the report; --retime measures the step times again. Writes
+benchmarks/results/causal_lm[_quick]_runs.jsonl (mixed_ft.experiment.finished_run, the log `mixed-ft ablate` keeps): a
+set is read back when its key — the config, the text, the task and the adapted teacher's weights — is the same, so a
+stopped run resumes on the same machine, and on another only if its adaptation of the teacher comes out bit-identical
+(a different CPU did not, 2026-12-02); a rerun of a finished grid only redraws the report; --retime measures the step
+times again. (The per-set rows of the full run of 2026-12-02 are in causal_lm.json; its old-format log was dropped.) Writes
 benchmarks/results/causal_lm[_quick].json and its section of benchmarks/BENCHMARKS.md.
 """
 import argparse, json, os, platform, statistics, time
@@ -34,10 +35,10 @@ import torch
 
 from bench_md import update_section
 from mixed_ft.core import Callback
-from mixed_ft.app import build_trainer, report, score_model, teacher_scores
+from mixed_ft.app import score_model, teacher_scores
+from mixed_ft.experiment import finished_run, read_runs, run_key
 from mixed_ft.causal_lm import decoder_layers, prune_layers
 from mixed_ft.causal_lm_app import CausalLM
-from mixed_ft.distill import data_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
@@ -84,7 +85,7 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     app = CausalLM(CausalLM.config(**base), progress=False)
     t0 = time.perf_counter()
-    loaded = score_model(app._loaded()[0], app.report_loader(), app.metrics())['perplexity']
+    loaded = score_model(app.loaded()[0], app.report_loader(), app.metrics())['perplexity']
     t_res = teacher_scores(app)   # the adapted teacher (LoRA fine-tuned once, merged, kept in the work folder)
     kept = app.kept_layers()
     pruned = prune_layers(app.teacher(), kept)
@@ -93,29 +94,24 @@ def main():
     del pruned
     print(f"teacher as loaded {loaded:.1f}, adapted {t_res['perplexity']:.1f} (SST-2 prompts {t_res['task_accuracy']:.1%}); "
           f"pruned to {len(kept)} blocks {pruned_res['perplexity']:.1f} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    log = ROOT/'benchmarks'/'results'/f'{stem}_runs.json'
-    done = json.loads(log.read_text()) if log.exists() else {}
+    log = ROOT/'benchmarks'/'results'/f'{stem}_runs.jsonl'
     sets = {}
     for name, (parts, strat) in SETS.items():
         vapp = CausalLM(CausalLM.config(**base, strategies=dict(set=parts, **strat)), progress=False)
-        key = f"{name}|{data_fingerprint(json.dumps(base, sort_keys=True), strat, vapp.fingerprint())}"
-        if key in done and not a.retime: sets[name] = done[key]; print(f"{name:10s} read back", flush=True); continue
-        if 'topk' in strat: vapp.cache()   # filled before the timed run (once: later runs read it from the work folder)
+        before = read_runs(log).get(run_key(vapp, parts, 0))
+        if before is not None and not a.retime: print(f"{name:10s} read back", flush=True)
+        elif 'topk' in strat: vapp.cache()   # filled before the timed run (once: later runs read it from the work folder)
         timer = StepTimer()
-        tr = build_trainer(vapp, parts, seed=0, callbacks=[timer])
-        t1 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t1
-        res = report(vapp, tr)
-        row = dict(ppl=res['perplexity'], task_accuracy=res['task_accuracy'], task_top_pred_share=res['task_top_pred_share'], tokens=c['n_train'] * c['block'], steps=len(timer.times),
-                   step_s_median=statistics.median(timer.times), train_s=train_s)
+        rec = finished_run(vapp, parts, 0, log=log, callbacks=[timer], again=a.retime,
+                           extra=lambda tr: dict(steps=len(timer.times), step_s_median=statistics.median(timer.times)))
+        sc = (before if a.retime and before is not None else rec)['scores']   # --retime: quality from the first run
+        row = dict(ppl=sc['perplexity'], task_accuracy=sc['task_accuracy'], task_top_pred_share=sc['task_top_pred_share'],
+                   tokens=c['n_train'] * c['block'], steps=rec['steps'], step_s_median=rec['step_s_median'], train_s=rec['scores']['train_s'])
         if 'TA' in parts: row['task_examples'] = len(vapp.task('train'))
         if 'topk' in strat:
             row['cache'] = dict(topk=TOPK, mb=folder_mb(vapp.cache().path), fill_s=getattr(vapp, 'cache_fill_s', None),
                                 full_mb=c['n_train'] * c['block'] * vapp.teacher().config.vocab_size * 2 / 2**20)
-        if key in done and a.retime:   # quality (and the cache's fill time) from the first run
-            row.update({k: done[key][k] for k in ('ppl', 'task_accuracy', 'task_top_pred_share') if k in done[key]})
-            if 'cache' in row: row['cache']['fill_s'] = done[key]['cache']['fill_s']
-        sets[name] = done[key] = row
-        log.write_text(json.dumps(done, indent=1))
+        sets[name] = row
         print(f"{name:10s} perplexity {row['ppl']:8.2f}  SST-2 {row['task_accuracy']:.1%}  step {row['step_s_median']:.2f}s", flush=True)
     cache = sets['kd-topk']['cache']
     kd_names = ('kd-full', 'kd-topk', 'reverse-kl', 'jsd', 'on-policy')
@@ -133,7 +129,7 @@ def main():
     res = dict(quick=a.quick, machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
                setup=dict(c, keep=a.keep, teacher_layers=len(decoder_layers(app.teacher())), kept_layers=kept, lr=LR, batch=BATCH, epochs=1,
                           n_task_valid=len(app.task('valid')), task_valid_majority=t_res['task_majority_rate']),
-               teacher=dict(ppl=t_res['perplexity'], task_accuracy=t_res['task_accuracy'], ppl_before_adaptation=loaded, adapt_s=getattr(app, 'adapt_s', None)),
+               teacher=dict(ppl=t_res['perplexity'], task_accuracy=t_res['task_accuracy'], ppl_before_adaptation=loaded, adapt_s=getattr(app, 'teacher_s', None)),
                pruned=dict(ppl=pruned_res['perplexity'], task_accuracy=pruned_res['task_accuracy'], task_top_pred_share=pruned_res['task_top_pred_share']),
                sets=sets, cache=cache, ratio=ratio, best_kd=best, goals=goals, command='python benchmarks/causal_lm.py' + (' --quick' if a.quick else ''))
     out = ROOT/'benchmarks'/'results'/f'{stem}.json'

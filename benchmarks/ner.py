@@ -16,7 +16,7 @@ The fine-tuned teachers, the caches and every finished run are kept in benchmark
 and a rerun only redraws the report. Writes benchmarks/results/ner.json (or ner_quick.json), ner.png (the full run
 copies it to nbs/images/ner_ablation.png for chapter 05d) and the NER section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform, random, shutil
+import argparse, json, os, platform, shutil
 from pathlib import Path
 
 import torch
@@ -70,11 +70,10 @@ def main():
     big = ablate(main_app, ABLATION_SETS, c['seeds'], out='')
     agreement = teacher_agreement(main_app)
     # small data: the application's seeded sample of 1,000, and other training sentences as unlabelled transfer data
-    small = set(random.Random(0).sample(range(n_all), 1000))
     blocks = (DATA/'train.txt').read_text().split('\n\n')
     sents = [s for s in blocks if s.strip() and not s.startswith('-DOCSTART-')]
     assert len(sents) == n_all
-    extra = [sents[i] for i in range(n_all) if i not in small][:c['n_extra']]
+    extra = [sents[i] for i in app(1000, c['small_epochs'], c['teacher_epochs']).data()['rest']][:c['n_extra']]   # the sample's remainder
     unl = CACHE/f'conll_unlabelled_{len(extra)}.txt'; unl.write_text('\n\n'.join(extra) + '\n')
     print("small-data setting: 1,000 labelled sentences", flush=True)
     s_aug = ablate(app(1000, c['small_epochs'], c['teacher_epochs']), ('plain', 'DA+TA+KD'), c['seeds'], out='')
@@ -97,8 +96,8 @@ def main():
              'small data: DA+TA+KD >= plain + 10.0 F1 (augmented copies only)': sd_sets['DA+TA+KD']['test_f1_mean'] - sd_sets['plain']['test_f1_mean'] >= 10,
              'small data: DA+TA+KD >= plain + 10.0 F1 (with unlabelled sentences)': sd_sets['DA+TA+KD+unlabelled']['test_f1_mean'] - sd_sets['plain']['test_f1_mean'] >= 10}
     res = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", quick=a.quick,
-               setup=dict(c, n_labelled=n, seeds=list(c['seeds']), **{k: info[k] for k in ('student_params', 'teacher_params', 'vocab', 'n_dev', 'n_test')}),
-               teacher=dict(test_f1=100 * teacher, fine_tune_s=info['teacher_fine_tune_s'], cache_fill_s=info['cache_fill_s'], epochs=c['teacher_epochs'],
+               setup=dict(c, n_labelled=n, seeds=list(c['seeds']), **{k: info[k] for k in ('student_params', 'teacher_params', 'vocab', 'n_valid', 'n_test')}),
+               teacher=dict(test_f1=100 * teacher, fine_tune_s=info['teacher_s'], cache_fill_s=info['cache_fill_s'], epochs=c['teacher_epochs'],
                             train_agreement=100 * agreement),
                sets=flat(sm), gap_closed=gap_closed, speedup_vs_teacher=speedup, goals=goals,
                student_sent_per_s=info['student_sent_per_s'], teacher_sent_per_s=info['teacher_sent_per_s'],
@@ -118,7 +117,7 @@ def write_markdown(res, big):
     pm = lambda r: f"{r['test_f1_mean']:.1f}" + (f" ± {r['test_f1_std']:.1f}" if r['test_f1_std'] is not None else '')
     lines = [f"## NER on CoNLL-2003 (`benchmarks/ner.py{' --quick' if res['quick'] else ''}`)", "",
              f"Command: `{res['command']}` — {res['machine']}." + (" **Quick setting: a smoke run, one seed — not the full-run figures the goals are about.**" if res['quick'] else ''), "",
-             f"{st['n_labelled']:,} labelled training sentences; best epoch on dev ({st['n_dev']:,} sentences), entity F1 on test ({st['n_test']:,}); "
+             f"{st['n_labelled']:,} labelled training sentences; best epoch on dev ({st['n_valid']:,} sentences), entity F1 on test ({st['n_test']:,}); "
              f"seeds {st['seeds']}; students {st['epochs']} epochs in batches of {st['batch']}; transfer set = the sentences + {st['n_copies']} label-aware augmented copy each. "
              f"Teacher: MiniLM tagger ({st['teacher_params'] / 1e6:.1f}M parameters, uncased) fine-tuned {res['teacher']['epochs']} epoch(s) "
              f"({res['teacher']['fine_tune_s'] / 60:.0f} min): test F1 {res['teacher']['test_f1']:.1f}; its tag is the gold one on {res['teacher']['train_agreement']:.1f}% of the training words. Student: character-aware BiLSTM "

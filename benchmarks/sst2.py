@@ -25,7 +25,7 @@ and a rerun only redraws the report.
 Writes benchmarks/results/sst2.json (or sst2_quick.json), sst2.png (copied to nbs/images/sst2_ablation.png for the
 tutorial), and the SST-2 section of benchmarks/BENCHMARKS.md.
 """
-import argparse, json, os, platform, random, shutil
+import argparse, json, os, platform, shutil
 from pathlib import Path
 
 import torch
@@ -69,8 +69,7 @@ def main():
     print(f"main setting: {n} labelled sentences", flush=True)
     big = ablate(app(n, c['epochs'], c['teacher_epochs']), ABLATION_SETS, c['seeds'], out='')
     # small data: the application's seeded sample of 500, and other training sentences as unlabelled transfer data
-    small = set(random.Random(0).sample(range(len(texts)), 500))
-    extra = [texts[i] for i in range(len(texts)) if i not in small][:c['n_extra']]
+    extra = [texts[i] for i in app(500, c['small_epochs'], 3).examples()['rest']][:c['n_extra']]   # the sample's remainder
     unl = CACHE/f'sst2_unlabelled_{len(extra)}.txt'; unl.write_text('\n'.join(extra) + '\n')
     print("small-data setting: 500 labelled sentences", flush=True)
     s_aug = ablate(app(500, c['small_epochs'], 3), ('plain', 'DA+TA+KD'), c['seeds'], out='')
@@ -85,8 +84,8 @@ def main():
              'DA+TA+KD above every single set': all(mixed > sm[k]['mean'] for k in ('DA', 'TA', 'KD')),
              'within 3.0 of the teacher': teacher - mixed <= 0.03, 'at >= 20x its speed': speedup >= 20}
     res = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", quick=a.quick,
-               setup=dict(c, n_labelled=n, seeds=list(c['seeds']), **{k: info[k] for k in ('student_params', 'teacher_params', 'vocab', 'n_dev')}),
-               teacher=dict(dev_acc=teacher, fine_tune_s=info['teacher_fine_tune_s'], cache_fill_s=info['cache_fill_s']),
+               setup=dict(c, n_labelled=n, seeds=list(c['seeds']), **{k: info[k] for k in ('student_params', 'teacher_params', 'vocab', 'n_valid')}),
+               teacher=dict(dev_acc=teacher, fine_tune_s=info['teacher_s'], cache_fill_s=info['cache_fill_s']),
                teacher_epochs=c['teacher_epochs'], gap_closed=gap_closed, goals=goals,
                sets=flat(sm), speedup_vs_teacher=speedup,
                student_sent_per_s=info['student_sent_per_s'], teacher_sent_per_s=info['teacher_sent_per_s'],
@@ -108,7 +107,7 @@ def write_markdown(res, summary):
     pm = lambda r: f"{100 * r['dev_acc_mean']:.1f}" + (f" ± {100 * r['dev_acc_std']:.1f}" if r['dev_acc_std'] is not None else '')
     lines = [f"## SST-2, the article's worked example (`benchmarks/sst2.py{' --quick' if res['quick'] else ''}`)", "",
              f"Command: `{res['command']}` — {res['machine']}." + (" **Quick setting: a smoke run of the pipeline, one seed — not the full-run figures the goals are about.**" if res['quick'] else ''), "",
-             f"{st['n_labelled']:,} labelled training sentences, dev set ({st['n_dev']} sentences), seeds {st['seeds']}, students {st['epochs']} epochs in batches of {st['batch']}, "
+             f"{st['n_labelled']:,} labelled training sentences, dev set ({st['n_valid']} sentences), seeds {st['seeds']}, students {st['epochs']} epochs in batches of {st['batch']}, "
              f"transfer set = the sentences + {st['n_copies']} augmented cop{'y' if st['n_copies'] == 1 else 'ies'} each. "
              f"Teacher: MiniLM ({st['teacher_params'] / 1e6:.1f}M parameters) fine-tuned on the labelled sentences ({st['teacher_epochs']} epoch{'s' if st['teacher_epochs'] > 1 else ''}, "
              f"{res['teacher']['fine_tune_s'] / 60:.0f} min), dev accuracy {100 * res['teacher']['dev_acc']:.1f}%. "

@@ -100,7 +100,7 @@ def main():
              'small data: DA+TA+KD >= plain + 4.0 BLEU': s_sets['DA+TA+KD']['test_bleu_mean'] - s_sets['plain']['test_bleu_mean'] >= 4.0}
     res = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", quick=a.quick,
                setup=dict(c, seeds=list(c['seeds']), **{k: info[k] for k in ('n_train', 'n_valid', 'n_test', 'vocab', 'student_params', 'teacher_params')}),
-               teacher=dict(test_bleu=t['bleu_beam'], test_bleu_greedy=t['bleu'], test_chrf=t['chrf_beam'], train_s=info['teacher_train_s'],
+               teacher=dict(test_bleu=t['bleu_beam'], test_bleu_greedy=t['bleu'], test_chrf=t['chrf_beam'], train_s=info['teacher_s'],
                             seqkd_decode_s=info['seqkd_s'], cache_fill_s=info['cache_fill_s']),
                sets=sets, speedup_vs_teacher=speedup, student_greedy_sent_per_s=info['student_greedy_sent_per_s'],
                student_beam_sent_per_s=info['student_beam_sent_per_s'], teacher_beam_sent_per_s=info['teacher_beam_sent_per_s'], goals=goals,

@@ -20,7 +20,7 @@ from .app import *
 
 # %% auto #0
 __all__ = ['t975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
-           'plot_curves', 'save_ablation', 'ablate']
+           'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'finished_run', 'ablate']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -148,14 +148,41 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
     if curves: plot_curves(curves, out/'histories.png')
     return out
 
-# %% ../nbs/04c_experiment.ipynb #472486ba
-def _run_key(app:Application, name:str, seed:int) -> str:
+# %% ../nbs/04c_experiment.ipynb #ec107b17
+def run_key(app:Application, name:str, seed:int) -> str:
+    "What a finished run depends on: the application, the set, the seed, the config (less where it is written and how it is spread) and the data"
     cfg = asdict(app.cfg)
     for k in ('output', 'ablate'): cfg.pop(k)
     cfg['strategies'].pop('set')
-    cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way (and the key never held a process count)
+    cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way
     return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}"
 
+def read_runs(log:Path) -> dict:
+    "The finished runs kept in a `runs.jsonl` log, by key (the last record of a key wins)"
+    return {r['key']: r for r in map(json.loads, Path(log).read_text().splitlines())} if Path(log).exists() else {}
+
+def finished_run(app:Application, name:str, seed:int,
+                 log:Path|None=None, # the runs log (default: the work folder's runs.jsonl)
+                 callbacks=(), # extra trainer callbacks, e.g. a step timer
+                 extra=None, # extra(trainer) -> dict of more figures to keep with the run
+                 again:bool=False, # train even when the log holds the run (the new record replaces it)
+                ) -> dict:
+    "One run of a grid: read back from the log when it finished before, else trained, reported and appended to it"
+    log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
+    key = run_key(app, name, seed)
+    done = read_runs(log)
+    if key in done and not again: return done[key]
+    tr = build_trainer(app, name, seed, callbacks=callbacks, progress=False)
+    t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
+    res = report(app, tr, f'{name} (seed {seed})')
+    scores = {**{k: v for k, v in res.items() if isinstance(v, (int, float))}, 'train_s': train_s}   # every figure reported
+    rec = dict(key=key, scores=scores, curve=learning_curve(tr.history, app.select or f'valid_{app.metric}'),
+               **(extra(tr) if extra else {}))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
+    return rec
+
+# %% ../nbs/04c_experiment.ipynb #aa7dcd40
 def ablate(app:Application, # the application, with its config (its [ablate] section gives the defaults below)
            sets:Sequence[str]|None=None, # strategy sets (default: [ablate] sets)
            seeds:Sequence[int]|None=None, # seeds (default: [ablate] seeds)
@@ -165,31 +192,20 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     a = app.cfg.ablate
     sets = [check_set(str(s)) for s in (a.sets if sets is None else sets)]
     seeds = [int(s) for s in (a.seeds if seeds is None else seeds)]
-    out = a.out if out is None else out
-    metric = app.metric
+    out, metric = a.out if out is None else out, app.metric
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
-    log = app.work_dir/'runs.jsonl'
-    done = {r['key']: r for r in map(json.loads, log.read_text().splitlines())} if log.exists() else {}
-    curves, valid_key = {}, app.select or f'valid_{metric}'
+    curves = {}
     def train(name, seed):
-        key = _run_key(app, name, seed)
-        if key in done:
-            if 'curve' in done[key]: curves[name, seed] = done[key]['curve']
-            return done[key]['scores']
-        tr = build_trainer(app, name, seed, progress=False)
-        t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
-        res = report(app, tr, f'{name} (seed {seed})')
-        scores = {**{k: v for k, v in res.items() if isinstance(v, (int, float))}, 'train_s': train_s}   # every figure of the report
-        curves[name, seed] = learning_curve(tr.history, valid_key)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, 'a') as f: f.write(json.dumps({'key': key, 'scores': scores, 'curve': curves[name, seed]}) + '\n')
-        return scores
+        rec = finished_run(app, name, seed)
+        if 'curve' in rec: curves[name, seed] = rec['curve']
+        return rec['scores']
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
     for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
     summary = summarize(runs, metric, 'plain' if 'plain' in sets else None)
     label = f"{app.report_split} {metric}"
     info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, metric=label,
-                teacher_score=t_res.get(metric), teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))}, majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
+                teacher_score=t_res.get(metric), teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))},
+                majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
     first = {name: curves[name, seeds[0]] for name in sets if (name, seeds[0]) in curves}   # one curve per set: the first seed
     if out: save_ablation(runs, summary, out, label, info, app.percent, first)
     return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent, curves=first)

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .core import *
 from .metrics import Loss
 from .app import *
-from .kit import Mapped, sample_split, transfer_rows, warn_floor
+from .kit import sample_split, transfer_rows, warn_floor
 from .text_kit import HFTeacherApp
 from .tasks import AuxTask
 from .distill import KD, kd_weights
@@ -89,13 +89,14 @@ class NER(HFTeacherApp):
 # %% ../nbs/05d_ner_app.ipynb #54f15eeb
 @patch
 def data(self:NER) -> dict:
-    "The training sentences (sampled to n_train), valid, test and unlabelled sentences, the tag and POS names; read once"
+    "Training sentences (sampled to n_train; `rest`: those not drawn), valid, test, unlabelled sentences, tag and POS names"
     def read():
         d = self.cfg.data
         for k in ('train', 'valid'):
             if not getattr(d, k): raise ConfigError(f'the ner application needs [data] {k} = "path/to/{k}.txt" (CoNLL format)')
         train = read_conll(d.train, d.scheme)
-        train = train.subset(sample_split(len(train), d.n_train, d.sample_seed, 'sentences', d.train)[0])
+        pick, rest = sample_split(len(train), d.n_train, d.sample_seed, 'sentences', d.train)
+        train = train.subset(pick)
         names = train.tag_names()
         valid = read_conll(d.valid, d.scheme, tag_names=names)
         test = read_conll(d.test, d.scheme, tag_names=names) if d.test else None
@@ -104,7 +105,7 @@ def data(self:NER) -> dict:
             u = read_conll(d.unlabelled, d.scheme)
             unl = Conll(u.tokens, u.pos if train.pos is not None else None, [['O'] * len(s) for s in u.tokens], u.path)
         pos_names = sorted({p for s in train.pos for p in s}) if train.pos is not None else None
-        return dict(train=train, valid=valid, test=test, unlabelled=unl, names=names, pos_names=pos_names)
+        return dict(train=train, valid=valid, test=test, unlabelled=unl, names=names, pos_names=pos_names, rest=rest)
     return self.memo('data', read)
 
 # %% ../nbs/05d_ner_app.ipynb #bab05e38

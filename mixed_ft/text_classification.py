@@ -105,7 +105,7 @@ def _read_lines(path) -> list[str]:
 
 @patch
 def examples(self:TextClassification) -> dict:
-    "The labelled rows (sampled to n_train), valid and test rows, unlabelled texts and the label map, read once"
+    "The labelled rows (sampled to n_train; `rest`: the file's rows not drawn), valid and test rows, unlabelled texts, label map"
     def read():
         d = self.cfg.data
         for k in ('train', 'valid'):
@@ -116,11 +116,11 @@ def examples(self:TextClassification) -> dict:
         texts, labels, lm = read_examples(d.train, **kw)
         if not texts: raise ValueError(f"{d.train} has no examples (a header line and nothing else?): the training "
                                        "file must hold labelled rows")
-        pick, _ = sample_split(len(texts), d.n_train, d.sample_seed, 'rows', d.train)
+        pick, rest = sample_split(len(texts), d.n_train, d.sample_seed, 'rows', d.train)
         texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
         if len(set(labels)) < 2: raise ValueError(f"{d.train}: the training rows hold a single class "
                                                   f"({next(iter(lm))!r}); a classifier needs two or more")
-        ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm))
+        ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm), rest=rest)   # rest: rows not drawn
         ex['valid'] = read_examples(d.valid, **kw, label_map=lm)[:2]
         ex['test'] = read_examples(d.test, **kw, label_map=lm)[:2] if d.test else None
         ex['unlabelled'] = _read_lines(d.unlabelled) if d.unlabelled else []

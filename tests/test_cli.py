@@ -39,19 +39,21 @@ def test_bad_argument_and_bad_config_get_messages(cli_env, tmp_path):
 def test_demo_short_run_prints_table_and_writes_results(cli_env, tmp_path):
     r = run(['demo', '--epochs', '2', '--seeds', '0,1', '--out', str(tmp_path/'demo'), '--no-progress'], cli_env)
     assert r.returncode == 0, r.stderr
-    for name in ('student plain', 'student + augment', 'student + rotation', 'student + distill', 'student mixed (all)'):
+    for name in ('plain', 'DA', 'TA', 'KD', 'DA+TA+KD'):   # the demo's sets: the digits application's ablation
         assert f'| {name} |' in r.stdout
-    res = json.loads((tmp_path/'demo'/'results.json').read_text())
-    assert res['seeds'] == [0, 1] and all(len(v) == 2 for v in res['test_acc'].values())
+    res = json.loads((tmp_path/'demo'/'ablation.json').read_text())
+    assert res['info']['seeds'] == [0, 1] and res['info']['epochs'] == 2 and res['info']['app'] == 'digits'
+    assert all(r['seeds'] == [0, 1] for r in res['summary'].values())
     assert (tmp_path/'demo'/'histories.png').stat().st_size > 10_000
 
 
 def test_train_distills_from_the_demo_teacher(cli_env, tmp_path):
-    "A teacher exported by the demo is used by `train`; a teacher of another width is refused with the fix"
+    "The teacher the demo trained and kept is used by `train`; a teacher of another width is refused with the fix"
     r = run(['demo', '--epochs', '1', '--seeds', '0', '--out', str(tmp_path/'demo'), '--no-progress'], cli_env)
     assert r.returncode == 0, r.stderr
+    teacher, = (tmp_path/'demo'/'work').glob('digits_teacher_*.pt')
     cfg = tmp_path/'kd.toml'
-    text = (f'[data]\nn_train = 96\n[strategies]\nset = "DA+KD"\n[teacher]\npath = "{tmp_path}/demo/teacher.pt"\n'
+    text = (f'[data]\nn_train = 96\n[strategies]\nset = "DA+KD"\n[teacher]\npath = "{teacher}"\n'
             f'[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/kd"\n')
     cfg.write_text(text.replace('[teacher]\n', '[teacher]\nwidth = 16\n'))
     r = run(['train', str(cfg), '--no-progress'], cli_env)

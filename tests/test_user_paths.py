@@ -38,10 +38,10 @@ def test_demo_with_default_options(mode, tmp_path, cli_env):
     "The README's main command at a shorter size, progress bars on"
     rc, out, err = run_cli(['demo', '--epochs', '2', '--seeds', '0'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
     assert rc == 0, out + err
-    assert '| student mixed (all) |' in out and 'Traceback' not in out + err
+    assert '| DA+TA+KD |' in out and 'Traceback' not in out + err
     assert 'epoch 2/2' in out + err   # the progress bar was drawn
-    res = json.loads((tmp_path/'demo_out'/'results.json').read_text())
-    assert res['epochs'] == 2 and res['seeds'] == [0]
+    res = json.loads((tmp_path/'demo_out'/'ablation.json').read_text())
+    assert res['info']['epochs'] == 2 and res['info']['seeds'] == [0]
 
 
 @pytest.mark.parametrize('mode', MODES)
@@ -136,8 +136,8 @@ def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
     rc, out, err = run_cli(cmds[0][1:], cli_env, cwd=tmp_path)
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
     res = json.loads(out)
-    assert res['dev_accuracy'] >= 0.9, res   # the sentiment word decides the label: a mixed student learns it
+    assert res['valid_accuracy'] >= 0.9, res   # the sentiment word decides the label: a mixed student learns it
     assert (tmp_path/'runs'/'my-text'/'model.pt').exists() and 'teacher cache' in err   # progress bars drawn
     rc, out, err = run_cli(cmds[1][1:] + ['--seeds', '0'], cli_env, cwd=tmp_path)   # one seed: the README's grid at a smaller size
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
-    assert '| DA+TA+KD |' in out and re.search(r'teacher dev accuracy: \d+\.\d%', out), out
+    assert '| DA+TA+KD |' in out and re.search(r'teacher valid accuracy: \d+\.\d%', out), out
