@@ -85,7 +85,7 @@ class RunConfig:
 
 # %% ../nbs/04b_app.ipynb #c6289cb8
 class Mix(NamedTuple):
-    "What `Application.strategies` returns for a strategy set"
+    "What an application's `strategies(parts, model)` returns for a strategy set"
     strategies:list # the strategies, the label loss first
     weights:dict # loss term -> weight (or a schedule); terms not named weigh 1
     weighting:Weighting|None = None # a learnt weighting of some terms (e.g. UncertaintyWeighting)
