@@ -26,8 +26,8 @@ from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, Ke
 __all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'StrategiesConfig',
            'TrainerConfig', 'OutputConfig', 'AblateConfig', 'RunConfig', 'Mix', 'Application', 'register_app',
            'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config', 'read_toml', 'resolve_path',
-           'resolve_paths', 'load_config', 'example_config', 'describe_apps', 'trainer_callbacks', 'build_trainer',
-           'report', 'score_model', 'teacher_scores']
+           'resolve_paths', 'load_config', 'example_config', 'app_description', 'describe_apps', 'trainer_callbacks',
+           'build_trainer', 'report', 'score_model', 'teacher_scores']
 
 # %% ../nbs/04b_app.ipynb #61a94846
 @dataclass
@@ -93,7 +93,7 @@ class Mix(NamedTuple):
 class Application:
     "The protocol of an application: config sections, data, student and teacher builders, strategy sets, metrics"
     name:ClassVar[str] = ''          # the registry name: app = "..." in a config, mixed-ft train --example NAME
-    description:ClassVar[str] = ''   # one line for mixed-ft apps
+    description:ClassVar[str] = ''   # one line for mixed-ft apps (default: the class docstring, on one line)
     Data:ClassVar[type] = NoOptions
     Model:ClassVar[type] = NoOptions
     Teacher:ClassVar[type] = NoOptions
@@ -342,7 +342,7 @@ def example_config(app:str|None=None) -> str:
     cls = get_app(app)
     cfg = cls.config()
     lines = [f"# mixed-ft config for the {app} application: every key is optional; these are the defaults.",
-             f"# {cls.description}", f'app = "{app}"']
+             f"# {app_description(cls)}", f'app = "{app}"']
     for sec in SECTIONS:
         obj = getattr(cfg, sec)
         docs = docments(type(obj))
@@ -353,11 +353,15 @@ def example_config(app:str|None=None) -> str:
             lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}" + (f"  # {doc}" if doc else ''))
     return '\n'.join(lines) + '\n'
 
+def app_description(cls:type[Application]) -> str:
+    "An application's one-line description: `description`, or its docstring with the white space folded"
+    return cls.description or ' '.join((cls.__doc__ or '').split())
+
 def describe_apps() -> str:
     "One line per application: its name and description"
     names = app_names()
     w = max(map(len, names))
-    return '\n'.join(f"{n:{w}}  {get_app(n).description}" for n in names)
+    return '\n'.join(f"{n:{w}}  {app_description(get_app(n))}" for n in names)
 
 # %% ../nbs/04b_app.ipynb #17c4126f
 def trainer_callbacks(t:TrainerConfig) -> list:

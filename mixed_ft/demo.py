@@ -116,10 +116,9 @@ class DigitsStrategies(StrategiesConfig):
     alpha:float = 0.5 # KD: weight of the distillation term; the label term gets 1 - alpha
 
 class Digits(Application):
-    "The 8x8 digits: a narrow CNN student, a wide CNN teacher, shifts and noise (DA), rotation prediction (TA), soft targets (KD)"
+    """8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher;
+    DA shifts+noise, TA rotation, KD soft targets"""
     name = 'digits'
-    description = ("8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher; "
-                   "DA shifts+noise, TA rotation, KD soft targets")
     Data, Model, Teacher, Strategies = DigitsData, DigitsModel, DigitsTeacher, DigitsStrategies
     defaults = {'trainer': dict(epochs=80, lr=1e-2)}
     demo = {'ablate': dict(sets=['plain', 'DA', 'TA', 'KD', 'DA+TA+KD'], out='demo_out'),

@@ -15,7 +15,18 @@ from .metrics import DegenerateResultWarning
 from .app import ConfigError
 
 # %% auto #0
-__all__ = ['sample_split', 'transfer_rows', 'Mapped', 'n_params', 'sentences_per_s', 'warn_floor']
+__all__ = ['require_data', 'sample_split', 'transfer_rows', 'Mapped', 'n_params', 'sentences_per_s', 'warn_floor']
+
+# %% ../nbs/04d_kit.ipynb #ce7bb564
+def require_data(app, # an application
+                 keys:tuple, # the [data] keys that must not be empty
+                 ext:str, # the extension of the example path, e.g. '.tsv'
+                 what:str, # what the file holds, e.g. 'TSV, CSV or JSONL'
+                ):
+    "A ConfigError naming the first of the [data] `keys` left empty, with an example of its value"
+    for k in keys:
+        if not getattr(app.cfg.data, k):
+            raise ConfigError(f'the {app.name} application needs [data] {k} = "path/to/{k}{ext}" ({what})')
 
 # %% ../nbs/04d_kit.ipynb #30214672
 def sample_split(n:int, # rows in the file

@@ -69,10 +69,9 @@ def _concat(parts:list[Conll]) -> Conll:
     return Conll([s for p in parts for s in p.tokens], pos, [s for p in parts for s in p.tags], parts[0].path)
 
 class NER(HFTeacherApp):
-    "CoNLL files; a fine-tuned Hugging Face tagger as teacher; a character-aware BiLSTM; label-aware DA, POS TA, per-word KD"
+    """named entities in CoNLL files: char-BiLSTM student, fine-tuned MiniLM tagger; DA mention swaps,
+    TA POS tags, KD per word; entity F1"""
     name = 'ner'
-    description = ("named entities in CoNLL files: char-BiLSTM student, fine-tuned MiniLM tagger; DA mention swaps, "
-                   "TA POS tags, KD per word; entity F1")
     Data, Model, Teacher, Strategies = NerData, NerModel, NerTeacher, NerStrategies
     defaults = {'trainer': dict(epochs=10, lr=2e-3, warmup=0.05, clip_grad=5.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('teacher', 'path'))
@@ -85,15 +84,14 @@ class NER(HFTeacherApp):
     kind, teacher_inputs = 'ner', TEACHER_INPUTS
     student_inputs = ('input_ids', 'attention_mask', 'chars')
     eval_batch_size, cache_batch_size = 128, 64
+    data_files = ('.txt', 'CoNLL format')
 
 # %% ../nbs/05d_ner_app.ipynb #54f15eeb
 @patch
 def data(self:NER) -> dict:
     "Training sentences (sampled to n_train; `rest`: those not drawn), valid, test, unlabelled sentences, tag and POS names"
     def read():
-        d = self.cfg.data
-        for k in ('train', 'valid'):
-            if not getattr(d, k): raise ConfigError(f'the ner application needs [data] {k} = "path/to/{k}.txt" (CoNLL format)')
+        d = self.data_config()
         train = read_conll(d.train, d.scheme)
         pick, rest = sample_split(len(train), d.n_train, d.sample_seed, 'sentences', d.train)
         train = train.subset(pick)

@@ -80,10 +80,9 @@ def training_rows(parts:set, labels:list[int], aug_ids:list[int]) -> list[int]:
 
 # %% ../nbs/05b_text_classification.ipynb #821fd616
 class TextClassification(HFTeacherApp):
-    "Labelled text files; a fine-tuned Hugging Face teacher; a BiLSTM or Hugging Face student; DA copies, TA masked tokens, KD"
+    """your labelled TSV/CSV/JSONL texts: BiLSTM or Hugging Face student, fine-tuned MiniLM teacher;
+    DA copies, TA masked tokens, KD cached"""
     name = 'text-classification'
-    description = ("your labelled TSV/CSV/JSONL texts: BiLSTM or Hugging Face student, fine-tuned MiniLM teacher; "
-                   "DA copies, TA masked tokens, KD cached")
     Data, Model, Teacher, Strategies = TextData, TextModel, TextTeacher, TextStrategies
     defaults = {'trainer': dict(epochs=2, lr=2e-3, warmup=0.05)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('model', 'path'),
@@ -107,11 +106,7 @@ def _read_lines(path) -> list[str]:
 def examples(self:TextClassification) -> dict:
     "The labelled rows (sampled to n_train; `rest`: the file's rows not drawn), valid and test rows, unlabelled texts, label map"
     def read():
-        d = self.cfg.data
-        for k in ('train', 'valid'):
-            if not getattr(d, k):
-                raise ConfigError(f'the text-classification application needs [data] {k} = "path/to/{k}.tsv" '
-                                  '(TSV, CSV or JSONL)')
+        d = self.data_config()
         kw = dict(text=d.text, label=d.label, header=d.header)
         texts, labels, lm = read_examples(d.train, **kw)
         if not texts: raise ValueError(f"{d.train} has no examples (a header line and nothing else?): the training "

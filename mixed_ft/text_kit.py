@@ -17,7 +17,7 @@ from .core import data_fingerprint
 from .train import Trainer
 from .app import Application, ConfigError
 from .distill import Teacher, TeacherCache
-from .kit import Mapped, n_params, sentences_per_s
+from .kit import Mapped, n_params, require_data, sentences_per_s
 from .text import minilm_path
 
 # %% auto #0
@@ -31,7 +31,12 @@ class HFTeacherApp(Application):
     student_inputs:ClassVar[tuple] = ('input_ids', 'attention_mask')   # what the student reads (to time it)
     eval_batch_size:ClassVar[int] = 256
     cache_batch_size:ClassVar[int] = 128
+    data_files:ClassVar[tuple] = ('.tsv', 'TSV, CSV or JSONL')   # the example extension and format of its [data] files
 
+    def data_config(self):
+        "[data], once its train and valid files are named (a ConfigError that shows one otherwise)"
+        require_data(self, ('train', 'valid'), *self.data_files)
+        return self.cfg.data
     def teacher_model(self) -> nn.Module:
         "A fresh teacher with this task's head, from `teacher_path()`"
         raise NotImplementedError

@@ -99,9 +99,9 @@ class SourceMLM(MaskedTokenTask):
 
 # %% ../nbs/05h_translation_app.ipynb #ddeb4b82
 class Translation(Application):
-    "Parallel text files; a Transformer teacher trained once; a smaller student; DA noisy sources, TA source MLM, word- and sequence-level KD; BLEU"
+    """parallel text files: a small Transformer student, a larger teacher trained here;
+    DA noisy sources, TA source MLM, KD word/seq level; BLEU"""
     name = 'translation'
-    description = "parallel text files: a small Transformer student, a larger teacher trained here; DA noisy sources, TA source MLM, KD word/seq level; BLEU"
     Data, Model, Teacher, Strategies = MTData, MTModel, MTTeacher, MTStrategies
     defaults = {'trainer': dict(epochs=10, lr=1e-3, warmup=0.05, clip_grad=1.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'))

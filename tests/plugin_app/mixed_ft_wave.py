@@ -77,9 +77,8 @@ class R2(Metric):
 
 
 class Wave(Application):
-    "Regression of a noisy wave: an MLP student, a wider teacher trained once; DA input jitter, KD on the outputs; R²"
+    "regression of y = sin(3x) + noise: MLP student and teacher; DA input jitter, KD (MSE on outputs); R^2"
     name = 'wave'
-    description = "regression of y = sin(3x) + noise: MLP student and teacher; DA input jitter, KD (MSE on outputs); R^2"
     Data, Model, Teacher, Strategies = WaveData, WaveModel, WaveTeacher, WaveStrategies
     defaults = {'trainer': {'epochs': 40, 'lr': 1e-2}, 'ablate': {'sets': ['plain', 'DA', 'KD', 'DA+KD']}}
     metric, percent, select = 'r2', False, 'valid_r2'
