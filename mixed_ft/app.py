@@ -187,11 +187,12 @@ class Application:
 # %% ../nbs/04b_app.ipynb #2dc886ae
 @patch
 def trained_once(self:Application, model:nn.Module, name:str, fit) -> tuple[nn.Module, float]:
-    "`model` with the weights of `work_dir/name.pt` if a run made them, else `fit(model)` now and keep them there; and the seconds fitting took"
+    "`model` with the weights of `work_dir/name.pt` if a run made them, else `fit(model)` now and kept; and its seconds"
     path = self.work_dir/f'{name}.pt'
     if path.exists() and path.with_suffix('.json').exists():
         info = json.loads(path.with_suffix('.json').read_text())
-        return load_model_weights(model, path), info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
+        secs = info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
+        return load_model_weights(model, path), secs
     t0 = time.perf_counter(); fit(model); secs = time.perf_counter() - t0
     export_model(model, path); atomic_write_text(path.with_suffix('.json'), json.dumps(dict(seconds=secs)))
     return model, secs
@@ -386,7 +387,8 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
                         "Mix(strategies, weights, weighting=None)")
     train_dl, valid_dl = app.loaders(parts)
     callbacks = [*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks]
-    return Trainer(model, MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting), train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
+    objective = MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting)
+    return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
                    eval_every=t.eval_every or None, parallel=t.parallel,

@@ -199,11 +199,13 @@ def task(self:CausalLM, key:str) -> PromptTask|None:
         lm = self.task('train').label_map if key == 'valid' and d.task_train else None
         texts, labels, lm = read_examples(path, text=d.task_text, label=d.task_label, label_map=lm)
         if len(lm) != len(d.task_words):
-            raise ConfigError(f"{path} has {len(lm)} labels {sorted(lm)} but [data] task_words names {len(d.task_words)} "
+            raise ConfigError(f"{path} has {len(lm)} labels {sorted(lm)} but [data] task_words names "
+                              f"{len(d.task_words)} "
                               f"answers {d.task_words}: give one word per label, in sorted label order")
         n, name = (d.n_task, 'n_task') if key == 'train' else (d.n_task_valid, 'n_task_valid')
         if n > len(texts): raise ConfigError(f"[data] {name} = {n}, but {path} has only {len(texts)} examples")
-        pick = sample_split(len(texts), n, d.sample_seed, 'examples', path)[0] if key == 'train' else list(range(n or len(texts)))
+        pick = (sample_split(len(texts), n, d.sample_seed, 'examples', path)[0] if key == 'train'
+                else list(range(n or len(texts))))
         texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
         ds = PromptTask(texts, labels, self.tokenizer(), d.task_prompt, d.task_words, max_len=d.block)
         ds.label_map = lm
@@ -285,13 +287,14 @@ def kept_layers(self:CausalLM) -> list[int]:
 @patch
 def student(self:CausalLM):
     m = self.cfg.model
-    s = prune_layers(self.teacher(), self.kept_layers()).train().requires_grad_(True)   # the teacher is frozen once KD wraps it
+    # requires_grad: the teacher is frozen once KD wraps it, and the pruned copy shares nothing with it
+    s = prune_layers(self.teacher(), self.kept_layers()).train().requires_grad_(True)
     return add_lora(s, r=m.lora_r, alpha=m.lora_alpha) if m.lora_r else s
 
 # %% ../nbs/05f_causal_lm_app.ipynb #e2c9babe
 @patch
 def cache(self:CausalLM) -> TeacherCache:
-    "The teacher's top-k distributions at every position of every training block, computed once and kept in the work folder"
+    "The teacher's top-k distributions at every position of every training block, computed once and kept"
     def make():
         ds, k, teacher = self.blocks('train'), self.cfg.strategies.topk, Teacher(self.teacher())
         fp, n, tfp = data_fingerprint(ds.ids), len(ds), teacher.fingerprint()
@@ -314,9 +317,11 @@ def strategies(self:CausalLM, parts, model) -> Mix:
     if 'DA' in parts: strategies.append(TokenNoise(s.noise_p, self.teacher().config.vocab_size))
     if 'KD' in parts:
         if s.topk and ('DA' in parts or s.on_policy):
-            raise ConfigError("[strategies] topk caches the teacher on the clean training blocks, but DA and on-policy KD "
+            raise ConfigError("[strategies] topk caches the teacher on the clean training blocks, but DA and on-policy "
+                              "KD "
                               "change the inputs: use topk = 0 (the live teacher) with them")
-        if s.on_policy: strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
+        if s.on_policy:
+            strategies.append(text_only(OnPolicy(s.on_policy, prompt=min(s.prompt, self.cfg.data.block - 1))))
         if s.topk:   # the cache holds the text's blocks only
             strategies.append(text_only(KD(self.cache(), s.kd_loss, beta=s.beta, mask_key='y')))
         else: strategies.append(KD(Teacher(self.teacher()), s.kd_loss, beta=s.beta, mask_key='y'))
@@ -331,7 +336,7 @@ def extra_metrics(self:CausalLM): return []
 
 @patch
 def check_result(self:CausalLM, res, who):
-    "Warn when the task's answers are degenerate: one answer word for almost every prompt, or no better than the majority answer"
+    "Warn when the task's answers are degenerate: one word for almost every prompt, or no better than the majority"
     if 'task_top_pred_share' not in res: return
     words, keys = self.cfg.data.task_words, ('majority_rate', 'top_pred_share', 'top_pred_class')
     for msg in degenerate_warnings(f"{who} (on the task's prompts, answer classes {list(words)})", res['task_accuracy'],
@@ -341,7 +346,8 @@ def check_result(self:CausalLM, res, who):
 @patch
 def fingerprint(self:CausalLM):
     tasks = [(t.ids, t.labels) for t in (self.task('train'), self.task('valid')) if t is not None]
-    return data_fingerprint(self.blocks('train').ids, self.blocks('valid').ids, *tasks, model_fingerprint(self.teacher()))
+    blocks = self.blocks('train').ids, self.blocks('valid').ids
+    return data_fingerprint(*blocks, *tasks, model_fingerprint(self.teacher()))
 
 @patch
 def info(self:CausalLM):

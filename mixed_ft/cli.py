@@ -27,7 +27,8 @@ from .experiment import ablate as run_ablation, ablation_table
 # %% ../nbs/09_cli.ipynb #fb48e36b
 def _ints(s:str, what:str) -> list[int]:
     try: return [int(x) for x in s.split(',')]
-    except ValueError: raise ConfigError(f"--{what} must be comma-separated integers such as 0,1,2, got {s!r}") from None
+    except ValueError:
+        raise ConfigError(f"--{what} must be comma-separated integers such as 0,1,2, got {s!r}") from None
 
 def demo(epochs:int=80, # epochs for the teacher and for each student
          seeds:str='0,1,2', # comma-separated seeds: one student per strategy set and seed
@@ -36,7 +37,7 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
          device:str=None, # 'cpu', 'cuda' or 'cuda:N' (default: CUDA when present)
          no_progress:bool=False, # hide the progress bars
         ):
-    "The main job: the default application's demo ablation (a teacher, then the student plain, with DA, TA, KD and all three)"
+    "The main job: the default application's demo ablation (a teacher; a student plain, with DA, TA, KD, all three)"
     if epochs < 1: raise ValueError(f"--epochs must be at least 1, got {epochs}")
     cls = get_app(DEFAULT_APP)
     cfg = override(cls.demo_config(), {('trainer', 'epochs'): epochs, ('ablate', 'seeds'): _ints(seeds, 'seeds'),
@@ -171,7 +172,7 @@ def _print_ablation(res:dict, cfg:RunConfig):
     print(ablation_table(res['summary'], res['metric'], res['info'], res['percent']))
     print(f"\nSaved {cfg.ablate.out}/ablation.json, ablation.md, ablation.png and histories.png.")
 
-def ablate(config:str=None, # TOML config of any application with an [ablate] section; without one: the default application
+def ablate(config:str=None, # TOML config of any application, with an [ablate] section; none: the default application
            sets:str=None, # comma-separated strategy sets (default: [ablate] sets, plain,DA,TA,KD,DA+KD,DA+TA+KD)
            seeds:str=None, # comma-separated seeds (default: [ablate] seeds, 0,1,2)
            epochs:int=None, # epochs per run (default: [trainer] epochs)
@@ -198,7 +199,8 @@ def _add_args(p:argparse.ArgumentParser, f):
         if name == 'return': continue
         flag, help_ = '--' + name.replace('_', '-'), (d['docment'] or '').replace('%', '%%')  # argparse formats help with %
         if d['anno'] is bool: p.add_argument(flag, action='store_true', help=help_)
-        elif name == 'example': p.add_argument(flag, nargs='?', const=DEFAULT_APP, default=None, metavar='APP', help=help_)
+        elif name == 'example':
+            p.add_argument(flag, nargs='?', const=DEFAULT_APP, default=None, metavar='APP', help=help_)
         elif name == 'config': p.add_argument(name, nargs='?', default=None, help=help_)
         else:
             default = d['default']

@@ -414,7 +414,8 @@ def data_fingerprint(*parts) -> str:
     "A hash of the data (texts, token ids, tensors) and of how it is augmented (any strings or numbers)"
     h = hashlib.sha256()
     def upd(o):
-        if isinstance(o, torch.Tensor): h.update(o.detach().cpu().contiguous().numpy().tobytes()); h.update(str(o.shape).encode())
+        if isinstance(o, torch.Tensor):
+            h.update(o.detach().cpu().contiguous().numpy().tobytes()); h.update(str(o.shape).encode())
         elif isinstance(o, np.ndarray): h.update(np.ascontiguousarray(o).tobytes())
         elif isinstance(o, (list, tuple)):
             h.update(b'['); [upd(x) for x in o]; h.update(b']')

@@ -137,7 +137,8 @@ class Digits(Application):
     def student(self): return DigitsCNN(self.cfg.model.width)
     def strategies(self, parts, model):
         s = self.cfg.strategies
-        return digits_strategies(parts, model.feat_dim, self.teacher() if 'KD' in parts else None, s.alpha, s.temperature,
+        teacher = self.teacher() if 'KD' in parts else None
+        return digits_strategies(parts, model.feat_dim, teacher, s.alpha, s.temperature,
                                  s.rotation_weight)
     def info(self):
         tr, _, te = self.splits()
@@ -154,10 +155,12 @@ def teacher(self:Digits) -> nn.Module:
             try: return load_model_weights(DigitsCNN(t.width), t.path).eval()
             except RuntimeError as e:
                 raise ConfigError(f"The teacher weights at {t.path} do not fit a DigitsCNN of width {t.width}: set "
-                                  f"[teacher] width to the width the teacher was trained with ({str(e).splitlines()[0]})") from None
+                                  "[teacher] width to the width the teacher was trained with "
+                                  f"({str(e).splitlines()[0]})") from None
         epochs, lr = t.epochs or self.cfg.trainer.epochs, self.cfg.trainer.lr
         torch.manual_seed(d.split_seed); m = DigitsCNN(t.width)   # the teacher's initial weights are seeded too
-        fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), epochs, lr=lr, seed=d.split_seed,
+        fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), epochs, lr=lr,
+                                     seed=d.split_seed,
                                      device=self.cfg.trainer.device or None, progress=self.progress)
         name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, epochs, lr)[:12]}"
         return self.teacher_once(m, name, fit)

@@ -195,15 +195,17 @@ class KD(Strategy):
         opts = {k: v for k, v in dict(beta=beta).items() if k in self.spec.options}
         self.loss = (lambda s, t, T, mask: self.spec.fn(s, t, T, mask, **opts)) if opts else self.spec.fn
         self.teacher, self.T, self.mask_key, self.name, self.terms = teacher, as_schedule(temperature), mask_key, name, (name,)
-        self.mix_logits = not self.spec.soft  # under mixup a cache's targets are mixed as logits (mse), else as distributions
+        self.mix_logits = not self.spec.soft   # mixup: a cache's targets mixed as logits (mse), else as distributions
         if getattr(teacher, 'topk', None) and not self.spec.topk_faithful:
             what = loss if isinstance(loss, str) else 'given'
             warnings.warn(f"the {what} distillation loss on a top-k cache (k = {teacher.topk}) "
-                          "trains on targets whose mass outside the k is guessed from the student: its gradients differ from the "
-                          "full teacher's (cosine 0.36-0.83 on SmolLM2). Forward KL ('kl') and 'hard' read a top-k cache "
+                          "trains on targets whose mass outside the k is guessed from the student: its gradients "
+                          "differ from the "
+                          "full teacher's (cosine 0.36-0.83 on SmolLM2). Forward KL ('kl') and 'hard' read a top-k "
+                          "cache "
                           "faithfully; for other losses cache full logits (topk=None).", TopKLossWarning, stacklevel=2)
     def direct_topk(self, batch:dict, T:float) -> bool:
-        "Whether this batch's loss comes from the loss's `topk` path (a top-k cache, no mixup, a temperature it holds at)"
+        "Whether this batch's loss comes from the loss's `topk` path (a top-k cache, no mixup, a temperature it allows)"
         return bool(getattr(self.teacher, 'topk', None) and self.spec.topk and (self.spec.topk_any_T or T == 1)
                     and '_mix' not in batch)
 
@@ -216,7 +218,8 @@ def teacher_logits(self:KD, batch:dict, ctx:Context, s:torch.Tensor|None=None) -
     if hasattr(self.teacher, 'lookup'):  # a TeacherCache: clean examples, mixed here as the inputs were
         t, partner = self.teacher.lookup(batch, s.shape[1] if s is not None and s.ndim == 3 else None), None
         if isinstance(t, TopK):
-            if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes outside "
+            if s is None: raise ValueError("a top-k teacher cache needs the student's logits to fill in the classes "
+                                           "outside "
                                            "its k: call teacher_logits(batch, ctx, student_logits)")
             if '_mix' in batch: partner = t.index(batch['_mix']['perm'].to(t.values.device)).logits(s)
             t = t.logits(s)
@@ -235,7 +238,8 @@ def loss_terms(self:KD, out, batch, ctx):
         return {self.name: self.spec.topk(s, t, T, kd_mask(batch, self.mask_key) if s.ndim == 3 else None)}
     t = self.teacher_logits(batch, ctx, out.logits).to(out.logits.device)
     if t.shape[-1] != out.logits.shape[-1]:
-        raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation needs "
+        raise ValueError(f"the teacher has {t.shape[-1]} classes and the student {out.logits.shape[-1]}: distillation "
+                         "needs "
                          "the same label set (map the teacher's classes onto the student's, or train a matching head)")
     mask = kd_mask(batch, self.mask_key) if out.logits.ndim == 3 else None
     return {self.name: self.loss(out.logits, t, T, mask)}
@@ -362,8 +366,10 @@ class TeacherCache:
                  lengths=None, # (n_examples, n_aug) positions of every entry: a cache with a position axis (token-level teachers)
                 ):
         if teacher is not None and hasattr(teacher, 'fingerprint') and teacher.fingerprint() != teacher_fingerprint:
-            raise CacheMismatchError(f"the live teacher given to the cache at {path} has fingerprint {teacher.fingerprint()}, "
-                                     f"but the cache is for teacher {teacher_fingerprint}: it would fill entries from another "
+            raise CacheMismatchError(f"the live teacher given to the cache at {path} has fingerprint "
+                                     f"{teacher.fingerprint()}, "
+                                     f"but the cache is for teacher {teacher_fingerprint}: it would fill entries from "
+                                     "another "
                                      "model. Pass the teacher the cache was made for, or its own fingerprint.")
         self.path, self.teacher = Path(path), teacher
         kind = 'topk' if topk else 'logits'
@@ -448,7 +454,8 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
            ) -> torch.Tensor:
     "`kd_kl(s, t.logits(s))` at T = 1 without building the full-vocabulary target: the top k, the capped classes and one class for the rest"
     s = s.float()
-    if s.shape != t.shape: raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
+    if s.shape != t.shape:
+        raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
     if s.ndim == 3:
         mk = (torch.ones(s.shape[:2], dtype=torch.bool, device=s.device) if mask is None else mask.bool()).reshape(-1)
         s, t = s.reshape(-1, s.shape[-1])[mk], _flat_topk(t, mk.to(t.values.device))
@@ -479,7 +486,7 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
     capped = torch.arange(m, device=s.device) < n_cap[:, None]
     lQ = tail.gather(1, n_cap[:, None])[:, 0].clamp_min(1e-30).log()      # the free classes' mass, with its gradient
     lL = L.clamp_min(1e-30).log() - lz[:, 0]
-    zero = torch.zeros((), device=s.device)                             # a stored -inf (a class the teacher masks) adds 0
+    zero = torch.zeros((), device=s.device)                               # a stored -inf (a masked class) adds 0
     per_row = torch.where(lp > float('-inf'), lp.exp() * (lp - lq), zero).sum(-1) + \
               torch.where(capped & (lcap > float('-inf')), lcap.exp() * (lcap - lc), zero).sum(-1) + \
               torch.where(has_rest, lL.exp() * (lL - lQ), zero)
@@ -495,7 +502,8 @@ def topk_hard(s:torch.Tensor, # student logits (B, C) or (B, T, C)
               mask:torch.Tensor|None=None, # (B, T): the positions that count
              ) -> torch.Tensor:
     "Cross-entropy to the teacher's argmax as a top-k cache stores it (its first entry)"
-    if s.shape != t.shape: raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
+    if s.shape != t.shape:
+        raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
     y, s = t.indices[..., 0].to(s.device).reshape(-1), s.float().reshape(-1, s.shape[-1])
     if mask is not None:
         keep = mask.bool().reshape(-1)

@@ -150,7 +150,7 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
 
 # %% ../nbs/04c_experiment.ipynb #ec107b17
 def run_key(app:Application, name:str, seed:int) -> str:
-    "What a finished run depends on: the application, the set, the seed, the config (less where it is written and how it is spread) and the data"
+    "What a finished run depends on: application, set, seed, config (less where it is written and how spread) and data"
     cfg = asdict(app.cfg)
     for k in ('output', 'ablate'): cfg.pop(k)
     cfg['strategies'].pop('set')
@@ -175,7 +175,8 @@ def finished_run(app:Application, name:str, seed:int,
     tr = build_trainer(app, name, seed, callbacks=callbacks, progress=False)
     t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
     res = report(app, tr, f'{name} (seed {seed})')
-    scores = {**{k: v for k, v in res.items() if isinstance(v, (int, float))}, 'train_s': train_s}   # every figure reported
+    numbers = {k: v for k, v in res.items() if isinstance(v, (int, float))}   # every figure reported
+    scores = {**numbers, 'train_s': train_s}
     rec = dict(key=key, scores=scores, curve=learning_curve(tr.history, app.select or f'valid_{app.metric}'),
                **(extra(tr) if extra else {}))
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -204,8 +205,9 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     summary = summarize(runs, metric, 'plain' if 'plain' in sets else None)
     label = f"{app.report_split} {metric}"
     info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, metric=label,
-                teacher_score=t_res.get(metric), teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))},
+                teacher_score=t_res.get(metric),
+                teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))},
                 majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
-    first = {name: curves[name, seeds[0]] for name in sets if (name, seeds[0]) in curves}   # one curve per set: the first seed
+    first = {name: curves[name, seeds[0]] for name in sets if (name, seeds[0]) in curves}   # the first seed's
     if out: save_ablation(runs, summary, out, label, info, app.percent, first)
     return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent, curves=first)

@@ -49,7 +49,8 @@ def transfer_rows(parts:set, # the strategy set's parts: DA, TA, KD
                   aug_ids:list[int], # per row: 0 for an original, 1.. for its augmented copies
                  ) -> list[int]:
     "The rows of a transfer set that a strategy set trains on: copies only with DA, unlabelled rows only with KD"
-    return [i for i, (lab, a) in enumerate(zip(labelled, aug_ids)) if (a == 0 or 'DA' in parts) and (lab or 'KD' in parts)]
+    return [i for i, (lab, a) in enumerate(zip(labelled, aug_ids))
+            if (a == 0 or 'DA' in parts) and (lab or 'KD' in parts)]
 
 # %% ../nbs/04d_kit.ipynb #68c19954
 class Mapped:

@@ -118,7 +118,7 @@ class FunctionMetric(Metric):
     def __repr__(self): return f"FunctionMetric({self.name!r})"
 
 def as_metrics(metrics) -> list[Metric]:
-    "Metric objects from a list of them, or a dict name -> f(preds, targets); a `Loss` first unless one reports the loss"
+    "Metric objects from a list of them, or a dict name -> f(preds, targets); a `Loss` first unless one gives the loss"
     if metrics is None: metrics = [Accuracy(), MacroF1()]
     ms = [FunctionMetric(k, f) for k, f in metrics.items()] if isinstance(metrics, dict) else list(metrics)
     bad = [m for m in ms if not isinstance(m, Metric)]

@@ -89,7 +89,7 @@ class NER(HFTeacherApp):
 # %% ../nbs/05d_ner_app.ipynb #54f15eeb
 @patch
 def data(self:NER) -> dict:
-    "Training sentences (sampled to n_train; `rest`: those not drawn), valid, test, unlabelled sentences, tag and POS names"
+    "Training sentences (sampled to n_train; `rest`: those not drawn), valid, test, unlabelled ones, tag and POS names"
     def read():
         d = self.data_config()
         train = read_conll(d.train, d.scheme)
@@ -126,7 +126,8 @@ def transfer(self:NER) -> dict:
     def make():
         d, s = self.data(), self.cfg.strategies
         base = _concat([d['train'], *([d['unlabelled']] if d['unlabelled'] else [])])
-        aug = NerAugment.from_data(d['train'], p_mention=s.p_mention, p_mask=s.p_mask, p_sub=s.p_sub, p_shuffle=s.p_shuffle)
+        aug = NerAugment.from_data(d['train'], p_mention=s.p_mention, p_mask=s.p_mask, p_sub=s.p_sub,
+                                   p_shuffle=s.p_shuffle)
         copies = aug.copies(base, self.cfg.data.n_copies, seed=0)
         n, all_ = len(base), _concat([base, *copies])
         ids = list(range(n)) * (len(copies) + 1)
@@ -138,7 +139,7 @@ def transfer(self:NER) -> dict:
 
 @patch
 def rows(self:NER, parts:set) -> list[int]:
-    "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled sentences only with KD"
+    "Rows of the transfer set a strategy set trains on: augmented copies only with DA, unlabelled ones only with KD"
     ts = self.transfer()
     return transfer_rows(parts, ts['labelled'], ts['aug_ids'])
 
@@ -146,7 +147,8 @@ def rows(self:NER, parts:set) -> list[int]:
 def train_dataset(self:NER, parts:set) -> NerDataset:
     ts, rows = self.transfer(), self.rows(parts)
     def make():
-        ds = self.dataset(ts['data'].subset(rows), ids=[ts['ids'][i] for i in rows], aug_ids=[ts['aug_ids'][i] for i in rows])
+        pick = lambda k: [ts[k][i] for i in rows]
+        ds = self.dataset(ts['data'].subset(rows), ids=pick('ids'), aug_ids=pick('aug_ids'))
         for k, i in enumerate(rows):   # unlabelled sentences: no tags, no POS (the teacher speaks for them)
             if not ts['labelled'][i]:
                 ds.tags[k] = [-100] * len(ds.tags[k])
@@ -207,7 +209,8 @@ def check_result(self:NER, res, who): warn_floor(res, 'entity_f1', 0., who, self
 @patch
 def fingerprint(self:NER):
     d = self.data()
-    return data_fingerprint(d['train'].tokens, d['train'].tags, d['valid'].tokens, d['test'].tokens if d['test'] else None,
+    test = d['test'].tokens if d['test'] else None
+    return data_fingerprint(d['train'].tokens, d['train'].tags, d['valid'].tokens, test,
                             d['unlabelled'].tokens if d['unlabelled'] else None, self.teacher_key())
 
 @patch

@@ -73,7 +73,8 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
     "Texts, class ids and the label map from a labelled text file"
     path = data_path(path)
     fmt = fmt or path.suffix.lstrip('.').lower()
-    if fmt not in ('tsv', 'csv', 'jsonl'): raise ValueError(f"{path}: unknown format {fmt!r}; use a .tsv, .csv or .jsonl file, or pass fmt=")
+    if fmt not in ('tsv', 'csv', 'jsonl'): raise ValueError(f"{path}: unknown format {fmt!r}; use a .tsv, .csv or "
+                                                            ".jsonl file, or pass fmt=")
     rows, names = _read_rows(path, fmt, header)
     def col(key, what):
         if fmt == 'jsonl':

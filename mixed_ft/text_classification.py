@@ -104,7 +104,7 @@ def _read_lines(path) -> list[str]:
 
 @patch
 def examples(self:TextClassification) -> dict:
-    "The labelled rows (sampled to n_train; `rest`: the file's rows not drawn), valid and test rows, unlabelled texts, label map"
+    "Labelled rows (sampled to n_train; `rest`: the rows not drawn), valid and test rows, unlabelled texts, labels"
     def read():
         d = self.data_config()
         kw = dict(text=d.text, label=d.label, header=d.header)
@@ -203,7 +203,8 @@ def student(self:TextClassification):
     m, n = self.cfg.model, self.n_classes()
     if m.kind == 'hf':
         if self.cfg.trainer.lr > 1e-3:
-            warnings.warn(f"[trainer] lr = {self.cfg.trainer.lr:g} fine-tunes a pretrained encoder (model kind = \"hf\"): "
+            warnings.warn(f"[trainer] lr = {self.cfg.trainer.lr:g} fine-tunes a pretrained encoder "
+                          "(model kind = \"hf\"): "
                           "it usually wrecks it. 2e-5 to 1e-4 is usual for Hugging Face models.")
         return HFClassifier(Path(m.path) if m.path else minilm_path(), n, dropout=m.dropout)
     emb = self.embeddings()
@@ -232,5 +233,6 @@ def sizes(self:TextClassification) -> dict:
     ex, ts = self.examples(), self.transfer()
     rows = {name: len(training_rows(set_parts(name), ts['labels'], ts['aug_ids'])) for name in self.cfg.ablate.sets}
     return dict(n_labelled=len(ex['texts']), n_unlabelled=len(ex['unlabelled']), n_valid=len(ex['valid'][0]),
-                n_test=len(ex['test'][0]) if ex['test'] else None, n_classes=ex['n_classes'], student=self.cfg.model.kind,
+                n_test=len(ex['test'][0]) if ex['test'] else None, n_classes=ex['n_classes'],
+                student=self.cfg.model.kind,
                 train_rows=rows)

@@ -71,8 +71,10 @@ def teacher_path(self:HFTeacherApp) -> Path:
     "The teacher's Hugging Face folder: [teacher] path, or the packaged MiniLM"
     p = Path(self.cfg.teacher.path) if self.cfg.teacher.path else minilm_path()
     if not (p/'config.json').is_file():
-        raise FileNotFoundError(f"No Hugging Face model at {p} (no config.json there): set [teacher] path to the folder "
-                                "of a saved model with its tokenizer (save_pretrained writes one); nothing is downloaded")
+        raise FileNotFoundError(f"No Hugging Face model at {p} (no config.json there): set [teacher] path to the "
+                                "folder "
+                                "of a saved model with its tokenizer (save_pretrained writes one); nothing is "
+                                "downloaded")
     return p
 
 @patch
@@ -144,7 +146,8 @@ def info(self:HFTeacherApp) -> dict:
                student_sent_per_s=sentences_per_s(s, batches, keys=self.student_inputs))
     if 'teacher' in self._memo:
         t = self.teacher()
-        out.update(teacher_params=n_params(t), teacher_s=self.teacher_s, cache_fill_s=getattr(self, 'cache_fill_s', None),
+        out.update(teacher_params=n_params(t), teacher_s=self.teacher_s,
+                   cache_fill_s=getattr(self, 'cache_fill_s', None),
                    teacher_sent_per_s=sentences_per_s(t, [self.teacher_view(b) for b in batches],
                                                       keys=tuple(self.teacher_inputs)))
     return out

@@ -295,7 +295,8 @@ def extra_metrics(self:Translation):
     m = self.cfg.model
     return [TranslationScores(self.vocab(), beam=m.beam, alpha=m.alpha, suffix='_beam')]
 @patch
-def check_result(self:Translation, res, who): warn_floor(res, 'bleu', 1., who, self.report_split, 'has not learnt to translate')
+def check_result(self:Translation, res, who):
+    warn_floor(res, 'bleu', 1., who, self.report_split, 'has not learnt to translate')
 @patch
 def fingerprint(self:Translation):
     p = self.pairs()
@@ -324,7 +325,8 @@ def info(self:Translation):
     if 'teacher' in self._memo:
         t = self.teacher()
         out.update(teacher_params=n_params(t), teacher_beam_sent_per_s=decode_speed(t, batches, m.beam, m.alpha),
-                   teacher_s=self.teacher_s, seqkd_s=getattr(self, 'seqkd_s', None), cache_fill_s=getattr(self, 'cache_fill_s', None))
+                   teacher_s=self.teacher_s, seqkd_s=getattr(self, 'seqkd_s', None),
+                   cache_fill_s=getattr(self, 'cache_fill_s', None))
     return out
 
 # %% ../nbs/05h_translation_app.ipynb #1309ef32
