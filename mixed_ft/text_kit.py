@@ -26,7 +26,7 @@ __all__ = ['HFTeacherApp']
 # %% ../nbs/05a_text_kit.ipynb #9a04bf55
 class HFTeacherApp(Application):
     "An application whose teacher is a Hugging Face model fine-tuned once on the labelled rows"
-    kind:ClassVar[str] = ''              # prefix of the teacher and cache kept in the work folder ('text', 'ner')
+    kind:ClassVar[str] = ''              # prefix of the teacher and cache kept in the work folder, e.g. 'text'
     teacher_inputs:ClassVar[dict] = {}   # the teacher's model arguments -> the batch keys that hold them
     student_inputs:ClassVar[tuple] = ('input_ids', 'attention_mask')   # what the student reads (to time it)
     eval_batch_size:ClassVar[int] = 256
