@@ -83,13 +83,14 @@ class RunConfig:
     output:Any = None
     ablate:Any = None
 
-# %% ../nbs/04b_app.ipynb #c6289cb8
+# %% ../nbs/04b_app.ipynb #67a4f0bb
 class Mix(NamedTuple):
     "What an application's `strategies(parts, model)` returns for a strategy set"
     strategies:list # the strategies, the label loss first
     weights:dict # loss term -> weight (or a schedule); terms not named weigh 1
     weighting:Weighting|None = None # a learnt weighting of some terms (e.g. UncertaintyWeighting)
 
+# %% ../nbs/04b_app.ipynb #c624ec71
 class Application:
     "The protocol of an application: config sections, data, student and teacher builders, strategy sets, metrics"
     name:ClassVar[str] = ''          # the registry name: app = "..." in a config, mixed-ft train --example NAME
