@@ -282,8 +282,15 @@ def parse_config(d:dict, source:str='config', app:str|None=None) -> RunConfig:
     choices, minimum = {**CHOICES, **cls.choices}, {**MINIMUM, **cls.minimum}
     for sec, vals in d.items():
         if sec == 'app': continue
+        if sec not in SECTIONS and not isinstance(vals, dict):   # `epochs = 3` above every [section] header
+            home = [h for h in SECTIONS if sec in [f.name for f in fields(getattr(cfg, h))]]
+            where = (f"It is a key of {' and '.join(f'[{h}]' for h in home)}: put it under its header." if home else
+                     f"Keys go in a section: {', '.join(f'[{h}]' for h in SECTIONS)}.")
+            raise ConfigError(f"{source}: unknown top-level key {sec!r} = {vals!r}: the top level holds only app = \"...\". "
+                              + where)
         if sec not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{sec}].{_closest(sec, list(SECTIONS))} Sections are {', '.join(SECTIONS)}.")
+            raise ConfigError(f"{source}: unknown section [{sec}].{_closest(sec, list(SECTIONS))} "
+                              f"Sections are {', '.join(SECTIONS)}.")
         if not isinstance(vals, dict): raise ConfigError(f"{source}: [{sec}] must be a table of keys, got {vals!r}")
         obj = getattr(cfg, sec)
         keys = [f.name for f in fields(obj)]

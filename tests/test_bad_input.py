@@ -239,3 +239,18 @@ def test_command_line_overrides_config_and_config_paths_are_relative_to_it(tmp_p
     assert res['info']['epochs'] == 1 and [r['set'] for r in res['runs']] == ['plain', 'KD']
     rc, _, err = run_main('ablate', cfg, '--sets', 'plain', '--seeds', '0', '--epochs', '1', '--out', 'from_cli', '--no-progress')
     assert rc == 0 and (tmp_path/'from_cli'/'ablation.json').exists()   # --out wins, relative to where the command runs
+
+
+def test_package_says_what_it_is():
+    "help(mixed_ft) starts with a description, not just the version"
+    import mixed_ft
+    assert mixed_ft.__doc__ and 'mixed fine-tuning' in mixed_ft.__doc__.lower() and 'mixed-ft demo' in mixed_ft.__doc__
+
+
+def test_a_top_level_key_is_not_called_a_section(tmp_path):
+    "`epochs = 3` above the [trainer] header: the error says it is a top-level key, and where it belongs"
+    from mixed_ft.app import load_config, ConfigError
+    cfg = tmp_path/'run.toml'
+    cfg.write_text('epochs = 3\n[trainer]\nlr = 0.1\n')
+    with pytest.raises(ConfigError, match=r"unknown top-level key 'epochs' = 3: .* It is a key of \[teacher\] and \[trainer\]"):
+        load_config(cfg)
