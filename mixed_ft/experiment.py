@@ -166,11 +166,12 @@ def finished_run(app:Application, name:str, seed:int,
                  callbacks=(), # extra trainer callbacks, e.g. a step timer
                  extra=None, # extra(trainer) -> dict of more figures to keep with the run
                  again:bool=False, # train even when the log holds the run (the new record replaces it)
+                 done:dict|None=None, # the log as `read_runs` gave it, when the caller has read it already (a grid)
                 ) -> dict:
     "One run of a grid: read back from the log when it finished before, else trained, reported and appended to it"
     log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
     key = run_key(app, name, seed)
-    done = read_runs(log)
+    done = read_runs(log) if done is None else done
     if key in done and not again: return done[key]
     tr = build_trainer(app, name, seed, callbacks=callbacks, progress=False)
     t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
@@ -195,9 +196,9 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     seeds = [int(s) for s in (a.seeds if seeds is None else seeds)]
     out, metric = a.out if out is None else out, app.metric
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
-    curves = {}
+    curves, done = {}, read_runs(app.work_dir/'runs.jsonl')   # the log, read once for the whole grid
     def train(name, seed):
-        rec = finished_run(app, name, seed)
+        rec = finished_run(app, name, seed, done=done)
         if 'curve' in rec: curves[name, seed] = rec['curve']
         return rec['scores']
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
