@@ -20,6 +20,7 @@ from .core import *
 from .metrics import *
 from .io import export_model, load_model_weights, atomic_write_text
 from .distributed import shard_loader
+from .threads import thread_policy
 from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
 # %% auto #0
@@ -54,6 +55,7 @@ class TrainerConfig:
     eval_every:int = 0 # evaluate every N steps (0: after each epoch)
     early_stopping:int = 0 # patience in evaluations (0: off)
     parallel:str = 'ddp' # under torchrun: ddp (a model replica per process) or fsdp (parameters sharded; checkpoints as .dcp folders)
+    threads:int = 0 # CPU intra-op threads for training, evaluation, the teacher and its cache (0: automatic: 1 for small models, else the free cores)
 
 @dataclass
 class OutputConfig:
@@ -253,7 +255,8 @@ CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_s
            ('trainer', 'parallel'): ('ddp', 'fsdp')}
 MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'): (1, 'at least 1'),
            ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
-           ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'), ('output', 'every_steps'): (0, '0 or a positive number')}
+           ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'),
+           ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number')}
 PATH_KEYS = (('output', 'dir'), ('output', 'work_dir'), ('ablate', 'out'))
 
 def _closest(name, options):
@@ -399,33 +402,39 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
     return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
-                   eval_every=t.eval_every or None, parallel=t.parallel,
+                   eval_every=t.eval_every or None, parallel=t.parallel, threads=t.threads,
                    progress=app.progress if progress is None else progress)
 
 def report(app:Application, trainer:Trainer, who:str='the trained model') -> dict:
     "`trainer`'s model scored on the reported split with the application's metrics and extras; warns about degenerate results"
     dl = app.report_loader()
     if world_size() > 1: dl = shard_loader(dl, shuffle=False)  # every process scores its shard; counts are summed
-    res = trainer.evaluate(dl, extra=app.extra_metrics())
-    for side, metrics in app.side_evaluations():
-        if world_size() > 1: side = shard_loader(side, shuffle=False)
-        res.update(score_batches(trainer.eval_batches(side), metrics, trainer.model))
+    with trainer.thread_policy('evaluation'):
+        res = trainer.evaluate(dl, extra=app.extra_metrics())
+        for side, metrics in app.side_evaluations():
+            if world_size() > 1: side = shard_loader(side, shuffle=False)
+            res.update(score_batches(trainer.eval_batches(side), metrics, trainer.model))
     if is_main(): app.check_result(res, who)
     return res
 
 @torch.no_grad()
-def score_model(model:nn.Module, dl, metrics:list, device:str|None=None) -> dict:
+def score_model(model:nn.Module, dl, metrics:list, device:str|None=None,
+                threads:int=0, # CPU intra-op threads (0: automatic, chapter 00e_threads)
+               ) -> dict:
     "Metrics of a trained `model` (a student, a teacher) over `dl`, in eval mode"
     device, was = default_device(device), model.training
     model.to(device).eval()
-    try: return score_batches(((as_outputs(call_model(model, b)), b) for b in (to_device(as_batch(x), device) for x in dl)), metrics, model)
+    try:
+        with thread_policy(model, device, threads, 'evaluation'):
+            return score_batches(((as_outputs(call_model(model, b)), b) for b in (to_device(as_batch(x), device) for x in dl)), metrics, model)
     finally: model.train(was)
 
 def teacher_scores(app:Application) -> dict:
     "The teacher's scores on the reported split ({} without a teacher); warns when it has not learnt the task"
     t = app.teacher()
     if t is None: return {}
-    res = score_model(t, app.teacher_loader(app.report_loader()), [*app.metrics(), *app.extra_metrics()])
-    for side, metrics in app.side_evaluations(): res.update(score_model(t, app.teacher_loader(side), metrics))
+    th = app.cfg.trainer.threads
+    res = score_model(t, app.teacher_loader(app.report_loader()), [*app.metrics(), *app.extra_metrics()], threads=th)
+    for side, metrics in app.side_evaluations(): res.update(score_model(t, app.teacher_loader(side), metrics, threads=th))
     app.check_result(res, 'the teacher')
     return res

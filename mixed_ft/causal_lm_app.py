@@ -262,7 +262,7 @@ def teacher(self:CausalLM):
             lm = add_lora(m, r=t.adapt_r, alpha=2 * t.adapt_r)
             dl = torch.utils.data.DataLoader(self.blocks('train'), batch_size=self.cfg.data.batch_size, shuffle=True)
             Trainer(lm, [LabelLoss()], dl, epochs=t.adapt_epochs, lr=t.adapt_lr, warmup=0.05, seed=0,
-                    device=self.cfg.trainer.device or None, progress=self.progress).fit()
+                    device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
             lm.merge_and_unload()   # the adapters folded into m's own weights: m is a plain model again
         key = data_fingerprint(model_fingerprint(base), self.blocks('train').ids, t.adapt_epochs, t.adapt_r, t.adapt_lr,
                                self.cfg.data.batch_size)[:12]
@@ -301,7 +301,7 @@ def cache(self:CausalLM) -> TeacherCache:
         c = TeacherCache(self.work_dir/f"lm_cache_{tfp}_{fp}_{k}", tfp, fp, n, self.teacher().config.vocab_size,
                          topk=k, lengths=[[ds.ids.shape[1]]] * n)
         dl = torch.utils.data.DataLoader(ds, batch_size=self.cfg.data.batch_size)
-        self.cache_fill_s = c.fill_timed(teacher, dl, progress=self.progress)
+        self.cache_fill_s = c.fill_timed(teacher, dl, progress=self.progress, threads=self.cfg.trainer.threads)
         return c
     return self.memo('cache', make)
 

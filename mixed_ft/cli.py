@@ -10,7 +10,7 @@ __all__ = ['RUN_FILES', 'RUN_MARKERS', 'RESUME_FREE', 'COMMANDS', 'USER_ERRORS',
            'main']
 
 # %% ../nbs/09_cli.ipynb #81d80e9e
-import argparse, json, os, shutil, signal, sys, tempfile, warnings
+import argparse, json, logging, os, shutil, signal, sys, tempfile, warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -228,6 +228,9 @@ def main(argv:list|None=None) -> int:
     cmd = args.pop('command')
     if cmd is None: p.print_help(); return 2
     fmt, warnings.formatwarning = warnings.formatwarning, lambda msg, cat, *a, **k: f"mixed-ft {cmd}: warning: {msg}\n"
+    log, level = logging.getLogger('mixed_ft'), logging.getLogger('mixed_ft').level
+    shown = logging.StreamHandler(sys.stderr); shown.setFormatter(logging.Formatter(f"mixed-ft {cmd}: %(message)s"))
+    log.addHandler(shown); log.setLevel(logging.INFO)   # the library's notes (the thread choice) on stderr
     try: signal.signal(signal.SIGTERM, _interrupt)
     except ValueError: pass  # not the main thread
     try:
@@ -240,5 +243,7 @@ def main(argv:list|None=None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"mixed-ft {cmd}: interrupted", file=sys.stderr); return 130
-    finally: warnings.formatwarning = fmt
+    finally:
+        warnings.formatwarning = fmt
+        log.removeHandler(shown); log.setLevel(level)
     return 0

@@ -20,6 +20,7 @@ from fastcore.basics import patch
 
 from .core import *
 from .io import atomic_write_text
+from .threads import thread_policy
 
 # %% auto #0
 __all__ = ['KD_LOSSES', 'kd_kl', 'kd_reverse_kl', 'kd_jsd', 'kd_mse', 'kd_hard', 'KDLoss', 'register_kd_loss', 'kd_loss',
@@ -585,26 +586,31 @@ def _pad_positions(x, n):
     return F.pad(x, (0, 0) * (x.ndim - 2) + (0, n - x.shape[1]))
 
 @patch
-def fill(self:TeacherCache, teacher, loader, progress:bool=True):
+def fill(self:TeacherCache, teacher, loader, progress:bool=True,
+         threads:int=0, # CPU intra-op threads (0: automatic, chapter 00e_threads)
+        ):
     "Compute and store the teacher's logits for every batch of `loader` (batches carry 'idx' and maybe 'aug_id')"
     from tqdm.auto import tqdm
     shared = world_size() > 1 and torch.distributed.is_initialized()
     if shared and not is_main():  # under torchrun, rank 0 fills the shared files once; the others wait for it
         torch.distributed.barrier(); return self
-    for b in tqdm(loader, desc='teacher cache', disable=not progress, leave=False):
-        b = as_batch(b)
-        idx, aug = _ids(b)
-        if not self.filled[idx, aug].all(): self.put(idx, aug, teacher(b))
+    model = getattr(teacher, 'model', teacher if isinstance(teacher, nn.Module) else None)
+    device = next(model.parameters()).device if model is not None and any(True for _ in model.parameters()) else None
+    with thread_policy(model, device, threads, 'the teacher cache'):
+        for b in tqdm(loader, desc='teacher cache', disable=not progress, leave=False):
+            b = as_batch(b)
+            idx, aug = _ids(b)
+            if not self.filled[idx, aug].all(): self.put(idx, aug, teacher(b))
     self.flush()
     if shared: torch.distributed.barrier()
     return self
 
 
 @patch
-def fill_timed(self:TeacherCache, teacher, loader, progress:bool=True) -> float|None:
+def fill_timed(self:TeacherCache, teacher, loader, progress:bool=True, threads:int=0) -> float|None:
     "`fill`, and the seconds the fill took when it made the cache — kept in its folder, so a later run that only opens it reports them too"
     was_full, t0 = self.complete(), time.perf_counter()
-    self.fill(teacher, loader, progress)
+    self.fill(teacher, loader, progress, threads)
     f = self.path/'fill_seconds.json'
     if not was_full and is_main(): atomic_write_text(f, json.dumps(time.perf_counter() - t0))
     return json.loads(f.read_text()) if f.exists() else None

@@ -104,7 +104,7 @@ def teacher(self:HFTeacherApp) -> nn.Module:
         t = self.cfg.teacher
         dl = self.teacher_loader(self.loader(self.train_dataset(set()), t.batch_size))
         fit = lambda m: Trainer(m, None, dl, epochs=t.epochs, lr=self.teacher_lr(), warmup=0.1, seed=0,
-                                device=self.cfg.trainer.device or None, progress=self.progress).fit()
+                                device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
         return self.teacher_once(self.teacher_model(), f"{self.kind}_teacher_{self.teacher_key()}", fit)
     return self.memo('teacher', make)
 
@@ -118,7 +118,7 @@ def cache(self:HFTeacherApp) -> TeacherCache:
         c = TeacherCache(self.work_dir/f'{self.kind}_cache_{fp}_{dfp}', fp, dfp, rows['n'], self.n_classes(),
                          n_aug=self.cfg.data.n_copies + 1, lengths=rows.get('lengths'))
         dl = self.loader(rows['dataset'], self.cache_batch_size, shuffle=False)
-        self.cache_fill_s = c.fill_timed(teacher, dl, progress=self.progress)
+        self.cache_fill_s = c.fill_timed(teacher, dl, progress=self.progress, threads=self.cfg.trainer.threads)
         return c
     return self.memo('cache', make)
 

@@ -22,6 +22,7 @@ from .core import *
 from .metrics import *
 from .distributed import *
 from .io import *
+from .threads import thread_policy
 
 # %% auto #0
 __all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator',
@@ -78,13 +79,14 @@ class Trainer:
                  eval_every:int|None=None, # evaluate every N optimizer steps instead of after each epoch
                  progress:bool=True, # show a tqdm progress bar (a widget in notebooks)
                  parallel:str='ddp', # under torchrun: 'ddp' (a replica per process) or 'fsdp' (parameters sharded, FSDP2)
+                 threads:int=0, # CPU intra-op threads (0: automatic, see below: one for small models, else the free cores)
                 ):
         if accum_steps < 1: raise ValueError(f"accum_steps must be >= 1, got {accum_steps}")
         if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
         if objective is None: objective = [LabelLoss()]
         self.objective = objective if isinstance(objective, MixedObjective) else MixedObjective(objective)
         self.model, self.train_dl, self.valid_dl = model, train_dl, valid_dl
-        self.epochs, self.accum_steps, self.seed = epochs, accum_steps, seed
+        self.epochs, self.accum_steps, self.seed, self.threads = epochs, accum_steps, seed, threads
         self.metrics = as_metrics(metrics)
         init_distributed()
         self.world, self.parallel = world_size(), parallel
@@ -175,21 +177,27 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
     "Train for `self.epochs` epochs, or what is left of them after `resume_from`"
     if resume_from is not None: self.load_checkpoint(resume_from)
     elif self.seed is not None: set_seed(self.seed + rank())  # each process its own augmentation noise; data order is seeded apart
-    try:
-        self('before_fit')
-        while self.epoch < self.epochs and not self.should_stop:
-            self.one_epoch()
-            if self.batch_idx >= self.n_batches: self.epoch += 1; self.batch_idx = 0
-        if self.should_stop: raise CancelFitException()
-    except CancelFitException: self('on_cancel')
-    except BaseException as e:
-        self.error = e; self('on_error'); raise
-    finally:
-        self('after_fit')
-        self.objective.teardown(self.ctx)  # strategies remove what they attached to the model (forward hooks)
+    with self.thread_policy('training') as self.n_threads:
+        try:
+            self('before_fit')
+            while self.epoch < self.epochs and not self.should_stop:
+                self.one_epoch()
+                if self.batch_idx >= self.n_batches: self.epoch += 1; self.batch_idx = 0
+            if self.should_stop: raise CancelFitException()
+        except CancelFitException: self('on_cancel')
+        except BaseException as e:
+            self.error = e; self('on_error'); raise
+        finally:
+            self('after_fit')
+            self.objective.teardown(self.ctx)  # strategies remove what they attached to the model (forward hooks)
     return self.history
 
 # %% ../nbs/04_train.ipynb #a9c773fb
+@patch
+def thread_policy(self:Trainer, what:str='training'):
+    "`threads.thread_policy` for this run's model, device and `threads`"
+    return thread_policy(self.model, self.device, self.threads, what)
+
 @patch
 def eval_batches(self:Trainer, dl:DataLoader):
     "Yield (outputs, batch) of the plain model in eval mode, under the run's autocast (callers hold no_grad)"
@@ -208,7 +216,8 @@ def evaluate(self:Trainer, dl:DataLoader|None=None, # default: the validation da
              extra:Iterable[Metric]=(), # metrics for this evaluation only, e.g. ClassBalance()
             ) -> dict:
     "Loss and metrics over `dl`, accumulated batch by batch (and across processes under torchrun)"
-    return score_batches(self.eval_batches(dl if dl is not None else self.valid_dl), [*self.metrics, *extra], self.model)
+    with self.thread_policy('evaluation'):
+        return score_batches(self.eval_batches(dl if dl is not None else self.valid_dl), [*self.metrics, *extra], self.model)
 
 def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.eval_batches`
                   metrics:Iterable[Metric],
@@ -237,9 +246,10 @@ def score_batches(pairs:Iterable, # (outputs, batch) pairs, e.g. from `Trainer.e
 def predict(self:Trainer, dl:DataLoader) -> tuple[torch.Tensor, torch.Tensor|None]:
     "Logits and targets (when the batches have them) for every example in `dl`, on the CPU"
     logits, targets = [], []
-    for out, b in self.eval_batches(dl):
-        logits.append(out.logits.float().cpu())
-        if any(k in b for k in TARGET_KEYS): targets.append(get_target(b).cpu())
+    with self.thread_policy('prediction'):
+        for out, b in self.eval_batches(dl):
+            logits.append(out.logits.float().cpu())
+            if any(k in b for k in TARGET_KEYS): targets.append(get_target(b).cpu())
     logits, targets = pad_time(logits, 0.), (pad_time(targets, -100) if targets else None)
     if self.world > 1: logits, targets = gather_sharded(logits, dl), (gather_sharded(targets, dl) if targets is not None else None)
     return logits, targets

@@ -181,7 +181,7 @@ def _teacher(self:Translation):
     def fit(m):
         Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], *self.loaders(set()), epochs=t.epochs, lr=t.lr, warmup=0.05,
                 metrics=self.metrics(), callbacks=[KeepBest(self.select)], seed=0,
-                device=self.cfg.trainer.device or None, progress=self.progress).fit()
+                device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
     return self.teacher_once(_seq2seq(v, t), f"mt_teacher_{self.teacher_key()}", fit)
 
 # %% ../nbs/05h_translation_app.ipynb #1fcd5b33
@@ -269,7 +269,7 @@ def cache(self:Translation) -> TeacherCache:
         fp = data_fingerprint(ds.src, ds.tgt, ds.ids, ds.aug_ids)
         c = TeacherCache(self.work_dir/f"mt_cache_{teacher.fingerprint()}_{fp}_{s.topk}", teacher.fingerprint(), fp, 2 * n, len(v),
                          n_aug=self.cfg.data.n_copies + 1, topk=s.topk, lengths=lengths)
-        self.cache_fill_s = c.fill_timed(teacher, pair_loader(ds, v, 128, shuffle=False), progress=self.progress)
+        self.cache_fill_s = c.fill_timed(teacher, pair_loader(ds, v, 128, shuffle=False), progress=self.progress, threads=self.cfg.trainer.threads)
         return c
     return self.memo('cache', make)
 
