@@ -35,6 +35,7 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
          n_train:int=300, # labelled training examples (0: all of them)
          out:str='demo_out', # folder for ablation.md/.json/.png and histories.png; the teacher is kept in OUT/work
          device:str=None, # 'cpu', 'cuda' or 'cuda:N' (default: CUDA when present)
+         threads:int=0, # CPU intra-op threads ([trainer] threads; 0: automatic, one for the digits' small CNN)
          no_progress:bool=False, # hide the progress bars
         ):
     "The main job: the default application's demo ablation (a teacher; a student plain, with DA, TA, KD, all three)"
@@ -42,7 +43,8 @@ def demo(epochs:int=80, # epochs for the teacher and for each student
     cls = get_app(DEFAULT_APP)
     cfg = override(cls.demo_config(), {('trainer', 'epochs'): epochs, ('ablate', 'seeds'): _ints(seeds, 'seeds'),
                                        ('data', 'n_train'): n_train, ('ablate', 'out'): out,
-                                       ('output', 'work_dir'): str(Path(out)/'work'), ('trainer', 'device'): device})
+                                       ('output', 'work_dir'): str(Path(out)/'work'), ('trainer', 'device'): device,
+                                       ('trainer', 'threads'): threads})
     _print_ablation(run_ablation(cls(cfg, progress=not no_progress)), cfg)
 
 # %% ../nbs/09_cli.ipynb #879e6fa6

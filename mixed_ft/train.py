@@ -25,11 +25,12 @@ from .io import *
 from .threads import thread_policy
 
 # %% auto #0
-__all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder', 'Evaluator',
-           'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile', 'check_resumable',
-           'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history', 'init_distributed', 'finish_distributed',
-           'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save', 'export_model',
-           'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError', 'CKPT_VERSION']
+__all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'adamw', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder',
+           'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile',
+           'check_resumable', 'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history', 'init_distributed',
+           'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save',
+           'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError',
+           'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -57,6 +58,13 @@ def param_groups(modules:Iterable[nn.Module], weight_decay:float) -> list[dict]:
     groups = [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.)]
     return [g for g in groups if g['params']]
 
+def adamw(groups:list[dict], lr:float) -> torch.optim.AdamW:
+    "torch's AdamW, fused (one kernel per step for all parameters) where every parameter is a plain floating tensor on a CPU or CUDA device"
+    params = [p for g in groups for p in g['params']]
+    fused = bool(params) and all(type(p.data) is torch.Tensor and p.is_floating_point() and p.device.type in ('cpu', 'cuda')
+                                 for p in params)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+
 # %% ../nbs/04_train.ipynb #b0efeffb
 class Trainer:
     "Fine-tune `model` on `objective`; features plug in as callbacks"
@@ -68,7 +76,7 @@ class Trainer:
                  epochs:int=1, # passes over `train_dl`
                  lr:float=1e-3, # peak learning rate
                  weight_decay:float=0.01, # AdamW weight decay, not applied to biases and norms
-                 opt_func:Callable=torch.optim.AdamW, # called as `opt_func(param_groups, lr=lr)`
+                 opt_func:Callable=adamw, # called as `opt_func(param_groups, lr=lr)`; default AdamW, fused where it can be
                  lr_schedule:str|Schedule='linear', # 'linear', 'cosine', 'constant' or a multiplier `Schedule`
                  warmup:float=0., # warmup steps, or a fraction of all steps when < 1
                  accum_steps:int=1, # micro-batches per optimizer step
