@@ -2,14 +2,15 @@
 Trainer, the Hugging Face Trainer and PyTorch Lightning, on a quiet machine and beside one competing CPU-bound process;
 and `mixed-ft demo`'s wall time in both conditions.
 
-Every loop trains the same freshly initialised model (seed 0) on the same list of pre-made batches, with AdamW at the same
-learning rate and weight decay, for the same number of optimizer steps, and nothing else to do: no evaluation, no saving.
+Every loop trains the same freshly initialised model (seed 0) on the same list of pre-made batches, with the fused AdamW
+(the HF Trainer's default optimizer, and mixed_ft's) at the same learning rate and weight decay, for the same number of optimizer steps, and nothing else to do: no evaluation, no saving.
   bare       forward, cross-entropy, backward, step, zero_grad: the limit (on the thread count mixed_ft picks)
   mixed_ft   mixed_ft.Trainer(model, None, ...): LabelLoss, its default callbacks, progress bar on, evaluation off
   hf         transformers.Trainer with its default logging (progress bar on, a log every 500 steps), no evaluation, no
              saving; gradient clipping off (max_grad_norm=0) so that it computes what the others compute
   lightning  lightning.Trainer with its default logger and progress bar (the loss logged every step, prog_bar=True), no
              checkpointing
+and, for the thread policy's evidence, the bare loop on one thread and on torch's own setting (`threads` in the JSON).
 The peers run on torch's own thread setting, as a user would run them; mixed_ft on its thread policy (chapter 00e_threads),
 and the bare loop on the thread count that policy picks at that moment, so that mixed_ft_vs_bare measures the loop itself.
 
@@ -18,7 +19,7 @@ the interval between two fetches is one whole step of that loop (forward, backwa
 logging, progress bar). A run's figure is the median interval after the first two; a loop's figure is the median over
 repetitions, run interleaved (the loops' order rotates each repetition). Each run's steps and final loss are recorded.
 
-Workloads: the digits CNN at batch 32 (a 94k-parameter model: overhead-bound), the SST-2 BiLSTM student at batch 128
+Workloads: the demo's digits student CNN at batch 32 (6,218 parameters: overhead-bound), the SST-2 BiLSTM student at batch 128
 (SST-2 from ../shared/data), and the packaged MiniLM (22M parameters) fine-tuned at batch 32 (texts cut to 64 tokens).
 The competing process is one Python busy loop (one core of two).
 
@@ -70,7 +71,7 @@ def digits(n):
     while len(batches) < n:
         p = torch.randperm(len(y), generator=g)
         batches += [{'x': x[p[i:i + 32]], 'labels': y[p[i:i + 32]]} for i in range(0, len(y) - 31, 32)]
-    return (lambda: DigitsCNN(16)), batches[:n], 1e-2
+    return (lambda: DigitsCNN(8)), batches[:n], 1e-2   # the demo's student: 6,218 parameters
 
 def sst2(kind, batch, n, max_len):
     cls = get_app('text-classification')
@@ -91,11 +92,11 @@ def workloads(a):
 
 
 # ---- the four loops: each returns (timed dataset, final loss, optimizer steps, threads)
-def run_bare(make, batches, lr):
+def run_bare(make, batches, lr, threads=None):
     torch.manual_seed(0); model = make().train()
-    n, _ = pick_threads(model, 'cpu')   # the count mixed_ft would pick now: the limit at the same threads
+    n = threads or pick_threads(model, 'cpu')[0]   # by default the count mixed_ft would pick now: the limit at the same threads
     torch.set_num_threads(n)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, fused=True)
     ds, steps = Timed(batches), 0
     for b in loader(ds):
         loss = F.cross_entropy(logits(model, b), b['labels'])
@@ -132,7 +133,7 @@ def run_lightning(make, batches, lr):
             loss = F.cross_entropy(logits(self.model, b), b['labels'])
             self.log('loss', loss, prog_bar=True); self.last = loss.detach()
             return loss
-        def configure_optimizers(self): return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01)
+        def configure_optimizers(self): return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01, fused=True)
     with tempfile.TemporaryDirectory() as d:
         lit = Lit(make())
         tr = L.Trainer(max_steps=len(batches), accelerator='cpu', devices=1, enable_checkpointing=False, default_root_dir=d,
@@ -140,7 +141,9 @@ def run_lightning(make, batches, lr):
         tr.fit(lit, loader(ds))
     return ds, float(lit.last), tr.global_step, torch.get_num_threads()
 
-RUNNERS = dict(bare=run_bare, mixed_ft=run_mixed_ft, hf=run_hf, lightning=run_lightning)
+RUNNERS = dict(bare=run_bare, mixed_ft=run_mixed_ft, hf=run_hf, lightning=run_lightning,
+               bare_1_thread=lambda *a: run_bare(*a, threads=1), bare_all_threads=lambda *a: run_bare(*a, threads=TORCH_THREADS))
+MEASURED = LOOPS + ('bare_1_thread', 'bare_all_threads')   # the last two: the thread policy's evidence
 
 
 @contextmanager
@@ -156,10 +159,10 @@ def measure(a, contended:bool) -> dict:
     res = {}
     for name, build in workloads(a).items():
         make, batches, lr = build()
-        runs = {l: [] for l in LOOPS}
+        runs = {l: [] for l in MEASURED}
         with competitor(contended):
             for rep in range(a.reps):
-                for loop in LOOPS[rep % len(LOOPS):] + LOOPS[:rep % len(LOOPS)]:   # interleaved, the order rotated
+                for loop in MEASURED[rep % len(MEASURED):] + MEASURED[:rep % len(MEASURED)]:   # interleaved, the order rotated
                     torch.set_num_threads(TORCH_THREADS)
                     ds, loss, steps, threads = RUNNERS[loop](make, batches, lr)
                     runs[loop].append(dict(step_ms=ds.step_ms(), loss=loss, steps=steps, threads=threads))
@@ -190,6 +193,8 @@ def main():
     res = dict(quick=a.quick, reps=a.reps, machine=f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
                torch_threads=TORCH_THREADS, steps=STEPS['quick' if a.quick else 'full'],
                quiet=measure(a, False), contended=measure(a, True))
+    res['threads'] = {c: {w: {'one': r['bare_1_thread']['step_ms'], 'torch_default': r['bare_all_threads']['step_ms']}
+                          for w, r in res[c].items()} for c in ('quiet', 'contended')}
     res['ratio'] = {w: dict(mixed_ft_vs_bare=r['mixed_ft']['step_ms'] / r['bare']['step_ms'],
                             hf_vs_mixed_ft=r['hf']['step_ms'] / r['mixed_ft']['step_ms'],
                             lightning_vs_mixed_ft=r['lightning']['step_ms'] / r['mixed_ft']['step_ms'])
@@ -237,6 +242,13 @@ def write_markdown(res, stem):
             q = lambda l: r[l]['step_ms']
             lines.append(f"| {w} | {cond} | {cell('bare')} | {cell('mixed_ft')} | {cell('hf')} | {cell('lightning')} | "
                          f"{q('mixed_ft') / q('bare'):.3f}x | {q('hf') / q('mixed_ft'):.2f}x | {q('lightning') / q('mixed_ft'):.2f}x |")
+    lines += ["", f"The thread policy's evidence: the bare loop on 1 thread against torch's {res['torch_threads']} (ms per step; "
+              "below 1x, one thread is faster)", "", "| workload | quiet: 1 thread | quiet: default | 1 / default | contended: 1 thread | contended: default | 1 / default |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for w in res['threads']['quiet']:
+        q, c = res['threads']['quiet'][w], res['threads']['contended'][w]
+        lines.append(f"| {w} | {q['one']:.1f} | {q['torch_default']:.1f} | {q['one'] / q['torch_default']:.2f}x | "
+                     f"{c['one']:.1f} | {c['torch_default']:.1f} | {c['one'] / c['torch_default']:.2f}x |")
     d = res.get('demo')
     if d:
         lines += ["", f"`mixed-ft demo {d['args']}`: {d['quiet_s']:.0f} s quiet, {d['contended_s']:.0f} s beside one busy process "

@@ -1,4 +1,4 @@
-"""One rule for every loop of the library: small models train on one intra-op thread; larger ones on the cores that no other process is using; on a GPU, torch's setting is left alone.
+"""One rule for every loop of the library: as many intra-op threads as there are cores no other process is using, one for the tiniest models, and torch's own setting on a GPU.
 
 Docs: https://mixed-ft.github.io/mixed_ft/threads.html.md"""
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 __all__ = ['SMALL_MODEL', 'log', 'usable_cores', 'busy_elsewhere', 'pick_threads', 'thread_policy']
 
 # %% ../nbs/00e_threads.ipynb #c8f8e1fe
-SMALL_MODEL = 1_000_000  # parameters: below this a step runs on one intra-op thread
+SMALL_MODEL = 50_000  # parameters: below this a step runs on one intra-op thread, however many cores are free
 log = logging.getLogger('mixed_ft')
 
 def usable_cores() -> int:
@@ -35,12 +35,16 @@ def _sample():
 
 _last = _sample()
 
-def busy_elsewhere(min_window:float=0.1) -> float|None:
-    "Cores kept busy by other processes since the last call (over at least `min_window` seconds), or None where unknown"
+def busy_elsewhere(min_window:float=0.1, # seconds of measurement at least
+                   wait:bool=True, # when less has passed since the last call: wait for the rest (False: return None)
+                  ) -> float|None:
+    "Cores kept busy by other processes since the last call, or None where unknown"
     global _last
     a, b = _last, _sample()
     if a is None or b is None: return None
-    if b[0] - a[0] < min_window: time.sleep(min_window - (b[0] - a[0])); b = _sample()
+    if b[0] - a[0] < min_window:
+        if not wait: return None
+        time.sleep(min_window - (b[0] - a[0])); b = _sample()
     _last = b
     others = ((b[1] - a[1]) - (b[2] - a[2])) / (b[0] - a[0])
     return max(0., others * usable_cores() / (os.cpu_count() or 1))   # /proc/stat counts every core of the host
@@ -49,6 +53,8 @@ def busy_elsewhere(min_window:float=0.1) -> float|None:
 def pick_threads(model:nn.Module|None, # the model the work runs (None: size unknown, treated as large)
                  device=None, # where it runs; on a GPU torch's setting is left alone
                  threads:int=0, # an explicit number of threads (0: automatic)
+                 cap:int|None=None, # the most threads to use (default: torch's current setting)
+                 wait:bool=True, # measure the load for at least 0.1 s if need be (False: None when too little time has passed)
                 ) -> tuple[int|None, str]:
     "Intra-op threads for work on `model`, and why; None leaves torch's setting as it is"
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
@@ -58,7 +64,8 @@ def pick_threads(model:nn.Module|None, # the model the work runs (None: size unk
     n = sum(p.numel() for p in model.parameters()) if model is not None else None
     if n is not None and n < SMALL_MODEL:
         return 1, f"{n:,} parameters, under {SMALL_MODEL:,}: more threads would wait at barriers more than they work"
-    cap, others = torch.get_num_threads(), busy_elsewhere()
+    cap, others = cap or torch.get_num_threads(), busy_elsewhere(wait=wait)
+    if others is None and not wait: return None, "too soon to measure again"
     if others is None: return cap, "torch's setting (the load of the machine is unknown here)"
     free = max(1, min(cap, round(usable_cores() - others)))
     size = f"{n:,} parameters" if n is not None else "a model of unknown size"
@@ -67,22 +74,32 @@ def pick_threads(model:nn.Module|None, # the model the work runs (None: size unk
 # %% ../nbs/00e_threads.ipynb #459d5d27
 _state = dict(active=False, logged=None)
 
-@contextlib.contextmanager
-def thread_policy(model:nn.Module|None, device=None, threads:int=0,
-                  what:str='training', # named in the log line
-                 ):
-    "Run the block on `pick_threads(model, device, threads)` intra-op threads; yields the number (None: unchanged)"
-    if _state['active']: yield torch.get_num_threads(); return
-    n, why = pick_threads(model, device, threads)
-    if n is None: yield None; return
-    if _state['logged'] != n:
-        log.info(f"{n} intra-op thread{'s' * (n > 1)} for {what} ({why}); [trainer] threads sets it")
-        _state['logged'] = n
-    before = torch.get_num_threads()
-    _state['active'] = True
-    try:
-        if n != before: torch.set_num_threads(n)
-        yield n
-    finally:
-        _state['active'] = False
-        if torch.get_num_threads() != before: torch.set_num_threads(before)
+class thread_policy:
+    "Run the block on `pick_threads(model, device, threads)` intra-op threads; `.n` is the number (None: unchanged)"
+    def __init__(self, model:nn.Module|None, device=None, threads:int=0,
+                 what:str='training', # named in the log line
+                ):
+        self.model, self.device, self.threads, self.what, self.owner, self.n = model, device, threads, what, False, None
+    def _apply(self, n, why):
+        if n is None: return
+        if _state['logged'] != n:
+            log.info(f"{n} intra-op thread{'s' * (n > 1)} for {self.what} ({why}); [trainer] threads sets it")
+            _state['logged'] = n
+        if torch.get_num_threads() != n: torch.set_num_threads(n)
+        self.n = n
+    def __enter__(self):
+        if _state['active']: self.n = torch.get_num_threads(); return self   # nested: the outer block's choice
+        n, why = pick_threads(self.model, self.device, self.threads)
+        if n is None: return self
+        self.before, self.owner = torch.get_num_threads(), True
+        _state['active'] = True
+        self._apply(n, why)
+        return self
+    def refresh(self):
+        "Look at the load again (automatic choice only; never waits)"
+        if self.owner and not self.threads:
+            self._apply(*pick_threads(self.model, self.device, cap=self.before, wait=False))
+    def __exit__(self, *exc):
+        if not self.owner: return
+        _state['active'] = self.owner = False
+        if torch.get_num_threads() != self.before: torch.set_num_threads(self.before)

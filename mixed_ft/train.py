@@ -162,6 +162,7 @@ def one_batch(self:Trainer, batch):
 def one_epoch(self:Trainer):
     "One pass over the training data (or the rest of it, when resuming mid-epoch)"
     self.model.train()
+    if self.epoch > 0 or self._resume is not None: self.threads_now.refresh()   # a job that started beside the run since
     skip = 0
     if self._resume is not None:  # replay the epoch's data order, then the generators as they were at the checkpoint
         set_rng_state(self._resume['epoch_rng']); skip = self._resume['batch_idx']
@@ -185,7 +186,7 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
     "Train for `self.epochs` epochs, or what is left of them after `resume_from`"
     if resume_from is not None: self.load_checkpoint(resume_from)
     elif self.seed is not None: set_seed(self.seed + rank())  # each process its own augmentation noise; data order is seeded apart
-    with self.thread_policy('training') as self.n_threads:
+    with self.thread_policy('training') as self.threads_now:
         try:
             self('before_fit')
             while self.epoch < self.epochs and not self.should_stop:
@@ -202,9 +203,14 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
 
 # %% ../nbs/04_train.ipynb #a9c773fb
 @patch
-def thread_policy(self:Trainer, what:str='training'):
+def thread_policy(self:Trainer, what:str='training') -> thread_policy:
     "`threads.thread_policy` for this run's model, device and `threads`"
     return thread_policy(self.model, self.device, self.threads, what)
+
+@patch(as_prop=True)
+def n_threads(self:Trainer) -> int|None:
+    "The intra-op threads training runs on now (None: torch's setting, untouched)"
+    return self.threads_now.n if getattr(self, 'threads_now', None) is not None else None
 
 @patch
 def eval_batches(self:Trainer, dl:DataLoader):
