@@ -3,7 +3,8 @@ Trainer, the Hugging Face Trainer and PyTorch Lightning, on a quiet machine and 
 and `mixed-ft demo`'s wall time in both conditions.
 
 Every loop trains the same freshly initialised model (seed 0) on the same list of pre-made batches, with the fused AdamW
-(the HF Trainer's default optimizer, and mixed_ft's) at the same learning rate and weight decay, for the same number of optimizer steps, and nothing else to do: no evaluation, no saving.
+(the HF Trainer's default optimizer, and mixed_ft's) at the same learning rate, and weight decay 0.01 on the weight
+matrices only (two parameter groups, as mixed_ft and the HF Trainer both make them), for the same number of optimizer steps, and nothing else to do: no evaluation, no saving.
   bare       forward, cross-entropy, backward, step, zero_grad: the limit (on the thread count mixed_ft picks)
   mixed_ft   mixed_ft.Trainer(model, None, ...): LabelLoss, its default callbacks, progress bar on, evaluation off
   hf         transformers.Trainer with its default logging (progress bar on, a log every 500 steps), no evaluation, no
@@ -40,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from bench_md import update_section
 from mixed_ft.app import get_app
 from mixed_ft.threads import pick_threads
-from mixed_ft.train import Trainer
+from mixed_ft.train import Trainer, param_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('MIXED_FT_DATA', ROOT.parent/'shared'/'data'))
@@ -96,7 +97,7 @@ def run_bare(make, batches, lr, threads=None):
     torch.manual_seed(0); model = make().train()
     n = threads or pick_threads(model, 'cpu')[0]   # by default the count mixed_ft would pick now: the limit at the same threads
     torch.set_num_threads(n)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, fused=True)
+    opt = torch.optim.AdamW(param_groups([model], 0.01), lr=lr, fused=True)
     ds, steps = Timed(batches), 0
     for b in loader(ds):
         loss = F.cross_entropy(logits(model, b), b['labels'])
@@ -133,7 +134,7 @@ def run_lightning(make, batches, lr):
             loss = F.cross_entropy(logits(self.model, b), b['labels'])
             self.log('loss', loss, prog_bar=True); self.last = loss.detach()
             return loss
-        def configure_optimizers(self): return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=0.01, fused=True)
+        def configure_optimizers(self): return torch.optim.AdamW(param_groups([self.model], 0.01), lr=lr, fused=True)
     with tempfile.TemporaryDirectory() as d:
         lit = Lit(make())
         tr = L.Trainer(max_steps=len(batches), accelerator='cpu', devices=1, enable_checkpointing=False, default_root_dir=d,

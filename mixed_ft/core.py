@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ec206593
 from __future__ import annotations
-import hashlib, math, random, bisect
+import functools, hashlib, math, operator, random, bisect
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -161,9 +161,19 @@ def classification_loss(logits:torch.Tensor, # (B, C) or token-level (B, T, C)
     if logits.ndim != 2 or target.shape[0] != logits.shape[0]:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(target.shape)} do not match: expected "
                          "(B, C) with (B,), or (B, T, C) with (B, T).")
-    valid = target[target != ignore_index]
-    if not valid.numel(): return logits.float().sum() * 0.  # nothing labelled here (unlabelled transfer data): no loss, no NaN
-    lo, hi = valid.aminmax()
+    if logits.device.type == 'cpu':   # on a CPU, cross-entropy itself refuses a label out of range: no check to pay for
+        try: loss = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+        except IndexError: loss = None   # out of range: the message below names the label
+        if loss is not None:
+            if reduction == 'mean' and math.isnan(float(loss)) and not (target != ignore_index).any():
+                return logits.float().sum() * 0.   # nothing labelled here (unlabelled transfer data): no loss, no NaN
+            return loss
+    # one operation and two reads for the common case (no padding, every label in range)
+    lo, hi = (int(v) for v in target.aminmax()) if target.numel() else (ignore_index, ignore_index)
+    if lo < 0:   # padding (or a negative label): look at the labelled positions only
+        valid = target[target != ignore_index]
+        if not valid.numel(): return logits.float().sum() * 0.  # nothing labelled here (unlabelled transfer data): no loss, no NaN
+        lo, hi = (int(v) for v in valid.aminmax())
     if lo < 0 or hi >= logits.shape[1]:
         bad = int(hi) if hi >= logits.shape[1] else int(lo)
         raise ValueError(f"label {bad} is out of range for a model with {logits.shape[1]} classes "
@@ -285,7 +295,8 @@ class Weighting:
     def modules(self) -> dict[str, nn.Module]: return {}
     def combine(self, terms:dict, ws:dict, ctx:Context) -> tuple[torch.Tensor, dict]:
         "Total loss and the effective weight of each term"
-        return sum(ws[k] * t for k,t in terms.items()), ws
+        parts = [t if ws[k] == 1 else ws[k] * t for k,t in terms.items()]   # (a weight of 1 costs no operation)
+        return functools.reduce(operator.add, parts), ws
     def state_dict(self) -> dict: return {k: m.state_dict() for k,m in self.modules().items()}
     def load_state_dict(self, sd:dict):
         for k,m in self.modules().items(): m.load_state_dict(sd[k])
@@ -360,13 +371,15 @@ def __call__(self:MixedObjective, out:Outputs, batch:dict, ctx:Context):
         unknown = set(self.weights) - set(terms) - {t for s in self.strategies if s.terms for t in s.terms}
         if unknown: raise ValueError(f"Weights given for {sorted(unknown)}, but the strategies produce only {sorted(terms)}.")
         self._checked = True
+    # the terms' values, read once (one read for all of them): they are the logs, and the finiteness check
+    ts = [t.detach().float() for t in terms.values()]
+    vals = dict(zip(terms, [float(ts[0])] if len(ts) == 1 else torch.stack(ts).tolist()))
     if self.check_finite:
-        vals = torch.stack([t.detach().float() for t in terms.values()])
-        if not bool(torch.isfinite(vals).all()):
-            k = next(k for k,t in terms.items() if not torch.isfinite(t.detach()).all())
-            raise NonFiniteLossError(k, ctx.step, float(terms[k].detach().float()))
+        for k, v in vals.items():
+            if not math.isfinite(v): raise NonFiniteLossError(k, ctx.step, v)
     total, ws = self.weighting.combine(terms, {k: self.weight(k, ctx.step) for k in terms}, ctx)
-    logs = {'loss': total.detach(), **{f'loss/{k}': t.detach() for k,t in terms.items()}, **{f'w/{k}': w for k,w in ws.items()}}
+    loss = vals[next(iter(terms))] if total is next(iter(terms.values())) else float(total.detach())
+    logs = {'loss': loss, **{f'loss/{k}': v for k,v in vals.items()}, **{f'w/{k}': w for k,w in ws.items()}}
     return total, logs
 
 # %% ../nbs/00_core.ipynb #ce5cf094

@@ -15,7 +15,7 @@ import torch.nn as nn
 __all__ = ['SMALL_MODEL', 'log', 'usable_cores', 'busy_elsewhere', 'pick_threads', 'thread_policy']
 
 # %% ../nbs/00e_threads.ipynb #c8f8e1fe
-SMALL_MODEL = 50_000  # parameters: below this a step runs on one intra-op thread, however many cores are free
+SMALL_MODEL = 5_000  # parameters: below this a step runs on one intra-op thread, however many cores are free
 log = logging.getLogger('mixed_ft')
 
 def usable_cores() -> int:

@@ -124,10 +124,17 @@ class Trainer:
         self.ctx = Context(model=self.forward_model)
 
     def __call__(self, event:str):
-        "Fire `event` on every callback, in order"
-        for cb in self.callbacks:
-            f = getattr(cb, event, None)
-            if f is not None: f(self)
+        "Fire `event` on every callback that listens to it, in order"
+        for f in self.handlers(event): f(self)
+
+    def handlers(self, event:str) -> list:
+        "The callbacks' methods for `event` (looked up once per list of callbacks: events fire several times a step)"
+        key = tuple(map(id, self.callbacks))
+        if getattr(self, '_handlers_for', None) != key:
+            self._handlers, self._handlers_for = {}, key
+        if event not in self._handlers:
+            self._handlers[event] = [f for cb in self.callbacks if (f := getattr(cb, event, None)) is not None]
+        return self._handlers[event]
 
 # %% ../nbs/04_train.ipynb #77d7992e
 @patch
@@ -143,7 +150,7 @@ def one_batch(self:Trainer, batch):
         self('after_pred')
         self.loss, self.logs = self.objective(self.out, self.batch, self.ctx)
     self('after_loss')
-    self.loss_bw = self.loss / self.accum_steps
+    self.loss_bw = self.loss / self.accum_steps if self.accum_steps > 1 else self.loss   # (no operation for 1)
     self('before_backward')
     self.loss_bw.backward()
     self('after_backward')
@@ -321,12 +328,15 @@ class ProgressBar(Callback):
     def before_fit(self, tr): self.avg = None
     def before_epoch(self, tr):
         self.bar = tqdm(total=tr.n_batches, initial=0, desc=f'epoch {tr.epoch+1}/{tr.epochs}', leave=False, dynamic_ncols=True)
+        self.shown = 0.
     def after_step(self, tr):
         l = tr.history[-1]['loss'] if tr.history and 'loss' in tr.history[-1] else None
         if l is not None: self.avg = l if self.avg is None else self.beta * self.avg + (1 - self.beta) * l
     def after_batch(self, tr):
         self.bar.update(1)
-        if self.avg is not None and tr.batch_idx % tr.accum_steps == 0: self.bar.set_postfix(loss=f'{self.avg:.4f}', refresh=False)
+        if self.avg is not None and tr.batch_idx % tr.accum_steps == 0 and self.bar.last_print_t != self.shown:
+            self.bar.set_postfix(loss=f'{self.avg:.4f}', refresh=False)   # only after the bar has drawn the last one
+            self.shown = self.bar.last_print_t
     def after_eval(self, tr):
         if self.bar is None: return
         shown = {'loss': f'{self.avg:.4f}' if self.avg is not None else '-'}
