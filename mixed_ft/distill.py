@@ -447,6 +447,18 @@ def _flat_topk(t:TopK, m:torch.Tensor) -> TopK:
     k = t.values.shape[-1]
     return TopK(t.values.reshape(-1, k)[m], t.indices.reshape(-1, k)[m], t.log_rest.reshape(-1)[m], t.lse.reshape(-1)[m], t.num_classes)
 
+class _BucketKL(torch.autograd.Function):
+    "Returns the precomputed loss; its gradient with respect to the logits in one pass: q * scale, the K and C classes set"
+    @staticmethod
+    def forward(ctx, s, total, ls, scale, where, values):
+        ctx.save_for_backward(ls, scale, where, values)
+        return total
+    @staticmethod
+    def backward(ctx, go):
+        ls, scale, where, values = ctx.saved_tensors
+        g = ls.exp().mul_(scale[:, None]).scatter_(1, where, values)   # q_j (1 - L/Q_F) on F; q_j - p_j on K and C
+        return g.mul_(go), None, None, None, None, None
+
 def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
             t:TopK, # the cached teacher's entries for the same rows
             mask:torch.Tensor|None=None, # (B, T): the positions that count
@@ -459,39 +471,47 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
         raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
     if s.ndim == 3:
         mk = (torch.ones(s.shape[:2], dtype=torch.bool, device=s.device) if mask is None else mask.bool()).reshape(-1)
-        s, t = s.reshape(-1, s.shape[-1])[mk], _flat_topk(t, mk.to(t.values.device))
+        if bool(mk.all()): s, t = s.reshape(-1, s.shape[-1]), _flat_topk(t, slice(None))   # every position: a view, no copy
+        else: s, t = s.reshape(-1, s.shape[-1])[mk], _flat_topk(t, mk.to(t.values.device))
     if not len(s): return s.sum() * 0.
     vals, idx, log_rest = t.values.float(), t.indices, t.log_rest.float()
     k, V = idx.shape[-1], s.shape[-1]
     m = min(m, V - k)
-    ls = F.log_softmax(s, -1)
-    lq = ls.gather(-1, idx)                                                # the student on the teacher's k classes
-    cand = ls.detach().topk(k + m, -1)                                     # its largest classes: m or more lie outside the k
-    cv = cand.values.masked_fill((cand.indices[:, :, None] == idx[:, None, :]).any(-1), float('-inf'))
-    ci = cand.indices.gather(-1, cv.argsort(-1, descending=True)[:, :m])  # its m largest outside the k, largest first
-    lc = ls.gather(-1, ci)
-    qc = lc.exp()
-    beyond = (-torch.expm1(torch.logsumexp(torch.cat([lq, lc], -1), -1))).clamp_min(0.)   # its mass outside the k and the m ...
-    few = (beyond.detach() < tight).nonzero().squeeze(1)                  # ... summed where the difference would lose precision
-    if len(few): beyond = beyond.index_put((few,), ls[few].scatter(-1, torch.cat([idx[few], ci[few]], -1), float('-inf')).logsumexp(-1).exp())
-    tail = torch.cat([qc.flip(-1).cumsum(-1).flip(-1), qc.new_zeros(len(qc), 1)], -1) + beyond[:, None]   # (N, m+1): free mass after c capped
-    has_rest = torch.isfinite(log_rest)
-    with torch.no_grad():                                                  # water-filling on the candidates: how many reach the cap
+    with torch.no_grad():   # the loss and what its gradient needs; the gradient itself is _BucketKL's one pass
+        ls = F.log_softmax(s, -1)
+        lq = ls.gather(-1, idx)                                                # the student on the teacher's k classes
+        cand = ls.topk(k + m, -1)                                              # its largest classes: m or more lie outside the k
+        cv = cand.values.masked_fill((cand.indices[:, :, None] == idx[:, None, :]).any(-1), float('-inf'))
+        ci = cand.indices.gather(-1, cv.argsort(-1, descending=True)[:, :m])  # its m largest outside the k, largest first
+        lc = ls.gather(-1, ci)
+        qc = lc.exp()
+        beyond = (-torch.expm1(torch.logsumexp(torch.cat([lq, lc], -1), -1))).clamp_min(0.)   # its mass outside the k and the m ...
+        few = (beyond < tight).nonzero().squeeze(1)                           # ... summed where the difference would lose precision
+        if len(few): beyond[few] = ls[few].scatter(-1, torch.cat([idx[few], ci[few]], -1), float('-inf')).logsumexp(-1).exp()
+        tail = torch.cat([qc.flip(-1).cumsum(-1).flip(-1), qc.new_zeros(len(qc), 1)], -1) + beyond[:, None]   # (N, m+1): free mass after c capped
+        has_rest = torch.isfinite(log_rest)
         left = log_rest.exp()[:, None] - torch.arange(m + 1, device=s.device) * vals[:, -1:].exp()   # rest mass left after c capped
-        over = left[:, :m].clamp_min(1e-30).log() + lc - tail[:, :m].clamp_min(1e-30).log() > vals[:, -1:]
+        over = left[:, :m].clamp_min(1e-30).log() + lc - tail[:, :m].clamp_min(1e-30).log() > vals[:, -1:]   # water-filling on the candidates
         n_cap = over.long().cumprod(-1).sum(-1)
         L = left.gather(1, n_cap[:, None])[:, 0]
-    slow = has_rest & ((n_cap == m) | (L <= 1e-30))                       # more capped classes than candidates: the long way
-    lz = torch.logsumexp(torch.cat([vals, log_rest[:, None]], -1), -1, keepdim=True)  # renormalised, as kd_kl does
-    lp, lcap = vals - lz, vals[:, -1:] - lz
-    capped = torch.arange(m, device=s.device) < n_cap[:, None]
-    lQ = tail.gather(1, n_cap[:, None])[:, 0].clamp_min(1e-30).log()      # the free classes' mass, with its gradient
-    lL = L.clamp_min(1e-30).log() - lz[:, 0]
-    zero = torch.zeros((), device=s.device)                               # a stored -inf (a masked class) adds 0
-    per_row = torch.where(lp > float('-inf'), lp.exp() * (lp - lq), zero).sum(-1) + \
-              torch.where(capped & (lcap > float('-inf')), lcap.exp() * (lcap - lc), zero).sum(-1) + \
-              torch.where(has_rest, lL.exp() * (lL - lQ), zero)
-    total = per_row[~slow].sum()
+        slow = has_rest & ((n_cap == m) | (L <= 1e-30))                       # more capped classes than candidates: the long way
+        lz = torch.logsumexp(torch.cat([vals, log_rest[:, None]], -1), -1, keepdim=True)  # renormalised, as kd_kl does
+        lp, lcap = vals - lz, vals[:, -1:] - lz
+        capped = torch.arange(m, device=s.device) < n_cap[:, None]
+        lQ = tail.gather(1, n_cap[:, None])[:, 0].clamp_min(1e-30).log()      # the free classes' mass
+        lL = L.clamp_min(1e-30).log() - lz[:, 0]
+        zero = torch.zeros((), device=s.device)                               # a stored -inf (a masked class) adds 0
+        per_row = torch.where(lp > float('-inf'), lp.exp() * (lp - lq), zero).sum(-1) + \
+                  torch.where(capped & (lcap > float('-inf')), lcap.exp() * (lcap - lc), zero).sum(-1) + \
+                  torch.where(has_rest, lL.exp() * (lL - lQ), zero)
+        # the gradient q_j - p_j: on F, p_j = L q_j / Q_F; on K the teacher's p_i; on C the cap (rows taken the long way: 0 here)
+        fast = (~slow).float()
+        scale = torch.where(has_rest, 1 - (lL - lQ).exp(), torch.ones_like(lL)) * fast
+        pK = torch.where(lp > float('-inf'), lp.exp(), zero)
+        gK = (lq.exp() - pK) * fast[:, None]
+        gC = torch.where(capped, qc - torch.where(lcap > float('-inf'), lcap.exp(), zero), qc * scale[:, None]) * fast[:, None]
+        total = per_row[~slow].sum()
+    total = _BucketKL.apply(s, total, ls, scale, torch.cat([idx, ci], -1), torch.cat([gK, gC], -1))
     if slow.any():
         si = slow.nonzero().squeeze(1)
         total = total + kd_kl(s[si], t.index(si.to(t.values.device)).logits(s[si])) * len(si)
