@@ -165,7 +165,7 @@ def classification_loss(logits:torch.Tensor, # (B, C) or token-level (B, T, C)
         try: loss = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
         except IndexError: loss = None   # out of range: the message below names the label
         if loss is not None:
-            if reduction == 'mean' and math.isnan(float(loss)) and not (target != ignore_index).any():
+            if reduction == 'mean' and math.isnan(float(loss.detach())) and not (target != ignore_index).any():
                 return logits.float().sum() * 0.   # nothing labelled here (unlabelled transfer data): no loss, no NaN
             return loss
     # one operation and two reads for the common case (no padding, every label in range)

@@ -469,11 +469,12 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
     s = s.float()
     if s.shape != t.shape:
         raise ValueError(f"student logits {tuple(s.shape)} and the cached teacher's {t.shape} differ")
+    ok = None   # the rows that count: every position is computed (a view of the logits, no copy); the others weigh 0
     if s.ndim == 3:
-        mk = (torch.ones(s.shape[:2], dtype=torch.bool, device=s.device) if mask is None else mask.bool()).reshape(-1)
-        if bool(mk.all()): s, t = s.reshape(-1, s.shape[-1]), _flat_topk(t, slice(None))   # every position: a view, no copy
-        else: s, t = s.reshape(-1, s.shape[-1])[mk], _flat_topk(t, mk.to(t.values.device))
-    if not len(s): return s.sum() * 0.
+        if mask is not None: ok = mask.bool().reshape(-1).to(s.device)
+        s, t = s.reshape(-1, s.shape[-1]), _flat_topk(t, slice(None))
+    n = len(s) if ok is None else int(ok.sum())
+    if not n: return s.sum() * 0.
     vals, idx, log_rest = t.values.float(), t.indices, t.log_rest.float()
     k, V = idx.shape[-1], s.shape[-1]
     m = min(m, V - k)
@@ -495,6 +496,7 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
         n_cap = over.long().cumprod(-1).sum(-1)
         L = left.gather(1, n_cap[:, None])[:, 0]
         slow = has_rest & ((n_cap == m) | (L <= 1e-30))                       # more capped classes than candidates: the long way
+        if ok is not None: slow &= ok
         lz = torch.logsumexp(torch.cat([vals, log_rest[:, None]], -1), -1, keepdim=True)  # renormalised, as kd_kl does
         lp, lcap = vals - lz, vals[:, -1:] - lz
         capped = torch.arange(m, device=s.device) < n_cap[:, None]
@@ -505,17 +507,18 @@ def topk_kl(s:torch.Tensor, # student logits (B, C) or (B, T, C)
                   torch.where(capped & (lcap > float('-inf')), lcap.exp() * (lcap - lc), zero).sum(-1) + \
                   torch.where(has_rest, lL.exp() * (lL - lQ), zero)
         # the gradient q_j - p_j: on F, p_j = L q_j / Q_F; on K the teacher's p_i; on C the cap (rows taken the long way: 0 here)
-        fast = (~slow).float()
-        scale = torch.where(has_rest, 1 - (lL - lQ).exp(), torch.ones_like(lL)) * fast
+        fast = ~slow if ok is None else ~slow & ok
+        per_row = torch.where(fast, per_row, zero)   # (a padded position's stored entry may give anything: where, not *)
+        scale = torch.where(fast, torch.where(has_rest, 1 - (lL - lQ).exp(), torch.ones_like(lL)), zero)
         pK = torch.where(lp > float('-inf'), lp.exp(), zero)
-        gK = (lq.exp() - pK) * fast[:, None]
-        gC = torch.where(capped, qc - torch.where(lcap > float('-inf'), lcap.exp(), zero), qc * scale[:, None]) * fast[:, None]
-        total = per_row[~slow].sum()
+        gK = torch.where(fast[:, None], lq.exp() - pK, zero)
+        gC = torch.where(fast[:, None], torch.where(capped, qc - torch.where(lcap > float('-inf'), lcap.exp(), zero), qc * scale[:, None]), zero)
+        total = per_row.sum()
     total = _BucketKL.apply(s, total, ls, scale, torch.cat([idx, ci], -1), torch.cat([gK, gC], -1))
     if slow.any():
         si = slow.nonzero().squeeze(1)
         total = total + kd_kl(s[si], t.index(si.to(t.values.device)).logits(s[si])) * len(si)
-    return total / len(s)
+    return total / n
 
 # %% ../nbs/03_distill.ipynb #b63b8bfa
 def topk_hard(s:torch.Tensor, # student logits (B, C) or (B, T, C)
