@@ -173,10 +173,11 @@ def measure(a, contended:bool) -> dict:
         res[name] = {l: dict(step_ms=statistics.median(r['step_ms'] for r in rs), runs=rs) for l, rs in runs.items()}
     return res
 
-def demo_seconds(args, contended:bool) -> float:
+def demo_seconds(args, contended:bool, keep:str|None=None) -> float:
+    "Wall time of `mixed-ft demo ARGS` in a fresh folder (kept at `keep` if given, which must not hold a finished demo)"
     with tempfile.TemporaryDirectory() as d, competitor(contended):
         t0 = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent/'mixed-ft'), 'demo', '--out', d, *args], check=True,
+        subprocess.run([str(Path(sys.executable).parent/'mixed-ft'), 'demo', '--out', keep or d, *args], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
@@ -186,6 +187,7 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--reps', type=int, default=None, help='interleaved repetitions (default 5, --quick 3)')
     ap.add_argument('--no-demo', action='store_true', help='skip the demo timings')
+    ap.add_argument('--demo-out', default=None, help="keep the quiet demo's folder here (its ablation.md is the README's table)")
     a = ap.parse_args()
     a.reps = a.reps or (3 if a.quick else 5)
     warnings.filterwarnings('ignore')
@@ -207,7 +209,7 @@ def main():
     if not a.no_demo:
         args = ['--epochs', '5', '--seeds', '0'] if a.quick else []
         before = [*args, '--threads', str(TORCH_THREADS)]   # every loop on torch's threads: the demo before the thread policy
-        res['demo'] = dict(args=' '.join(args) or '(defaults)', quiet_s=demo_seconds(args, False), contended_s=demo_seconds(args, True),
+        res['demo'] = dict(args=' '.join(args) or '(defaults)', quiet_s=demo_seconds(args, False, a.demo_out), contended_s=demo_seconds(args, True),
                            before_policy=dict(args=' '.join(before), quiet_s=demo_seconds(before, False)))
         short = ['--epochs', '5', '--seeds', '0', '--threads', str(TORCH_THREADS)]   # the slow one only at the short size
         res['demo']['before_policy']['short_contended_s'] = demo_seconds(short, True)
@@ -222,7 +224,7 @@ def main():
         res['goals']['demo contended <= 2.5x quiet'] = rd['contended_vs_quiet'] <= 2.5
         res['goals']['demo quiet no slower than before the policy'] = rd['quiet_s'] <= rd['before_policy']['quiet_s'] * 1.05
     res['wall_s'] = time.perf_counter() - t0
-    res['command'] = 'python benchmarks/loop.py' + (' --quick' if a.quick else '')
+    res['command'] = 'python benchmarks/loop.py' + (' --quick' if a.quick else '') + (f' --reps {a.reps}' if a.reps != (3 if a.quick else 5) else '')
     stem = 'loop_quick' if a.quick else 'loop'
     (ROOT/'benchmarks'/'results'/f'{stem}.json').write_text(json.dumps(res, indent=1))
     write_markdown(res, stem)
