@@ -28,7 +28,7 @@ __all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PA
            'TrainerConfig', 'OutputConfig', 'AblateConfig', 'RunConfig', 'Mix', 'Application', 'register_app',
            'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config', 'read_toml', 'resolve_path',
            'resolve_paths', 'load_config', 'example_config', 'app_description', 'describe_apps', 'trainer_callbacks',
-           'build_trainer', 'report', 'score_model', 'teacher_scores']
+           'build_trainer', 'selected', 'report', 'score_model', 'teacher_scores']
 
 # %% ../nbs/04b_app.ipynb #61a94846
 @dataclass
@@ -108,7 +108,8 @@ class Application:
     minimum:ClassVar[dict] = {}      # (section, key) -> (smallest allowed value, what it means)
     metric:ClassVar[str] = 'accuracy' # the headline metric of tables and comparisons
     percent:ClassVar[bool] = True     # the metrics are fractions, shown as percentages (False: shown as they are, e.g. BLEU, perplexity)
-    select:ClassVar[str|None] = None # an evaluation result to select the best epoch on (e.g. 'valid_entity_f1'); None: the last epoch
+    select:ClassVar[str|None] = None # the validation result the exported weights and reported scores are selected on (e.g. 'valid_entity_f1'); None: the last evaluation
+    select_mode:ClassVar[str] = 'max' # 'max' or 'min' (a perplexity)
 
     def __init__(self, cfg:RunConfig|None=None, progress:bool=True):
         self.cfg = cfg if cfg is not None else type(self).config()
@@ -376,13 +377,13 @@ def describe_apps() -> str:
     return '\n'.join(f"{n:{w}}  {app_description(get_app(n))}" for n in names)
 
 # %% ../nbs/04b_app.ipynb #17c4126f
-def trainer_callbacks(t:TrainerConfig) -> list:
-    "The callbacks that `[trainer]` asks for: precision, clipping, compilation, early stopping"
+def trainer_callbacks(t:TrainerConfig, monitor:str='valid_accuracy', mode:str='max') -> list:
+    "The callbacks that `[trainer]` asks for: precision, clipping, compilation, early stopping (on `monitor`)"
     cbs = []
     if t.precision != 'fp32': cbs.append(MixedPrecision(t.precision))
     if t.clip_grad > 0: cbs.append(GradClip(t.clip_grad))
     if t.compile: cbs.append(Compile())
-    if t.early_stopping > 0: cbs.append(EarlyStopping(patience=t.early_stopping))
+    if t.early_stopping > 0: cbs.append(EarlyStopping(monitor, mode, patience=t.early_stopping))
     return cbs
 
 def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=(), progress:bool|None=None, device:str|None=None) -> Trainer:
@@ -397,13 +398,18 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
         raise TypeError(f"{type(app).__name__}.strategies returned {type(mix).__name__}: it must return "
                         "Mix(strategies, weights, weighting=None)")
     train_dl, valid_dl = app.loaders(parts)
-    callbacks = [*trainer_callbacks(t), *([KeepBest(app.select)] if app.select else []), *callbacks]
+    callbacks = [*trainer_callbacks(t, app.select or f'valid_{app.metric}', app.select_mode), *([KeepBest(app.select, app.select_mode)] if app.select else []), *callbacks]
     objective = MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting)
     return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
                    eval_every=t.eval_every or None, parallel=t.parallel, threads=t.threads,
                    progress=app.progress if progress is None else progress)
+
+def selected(trainer:Trainer) -> dict|None:
+    "Which evaluation the trainer's weights are from ({metric, value, epoch, step}), when a `KeepBest` chose them"
+    kb = next((c for c in trainer.callbacks if isinstance(c, KeepBest)), None)
+    return kb.selected() if kb is not None else None
 
 def report(app:Application, trainer:Trainer, who:str='the trained model') -> dict:
     "`trainer`'s model scored on the reported split with the application's metrics and extras; warns about degenerate results"

@@ -148,6 +148,7 @@ class CausalLM(Application):
     """your text files: a student pruned from a pretrained causal LM (SmolLM2-135M by default);
     DA token noise, TA a task as prompts, KD fwd/rev/JSD, on-policy or cached; perplexity"""
     name = 'causal-lm'
+    select, select_mode = 'valid_perplexity', 'min'
     Data, Model, Teacher, Strategies = LMData, LMModel, LMTeacher, LMStrategies
     defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'task_train'), ('data', 'task_valid'), ('teacher', 'path'))

@@ -14,17 +14,19 @@ from fastcore.basics import patch
 from torch.utils.data import DataLoader, TensorDataset
 
 from .core import *
+from pathlib import Path
 from .io import load_model_weights
 from .train import Trainer
 from .app import *
 from .kit import n_params
+from .export import LogitsPredictor, model_logits
 from .augment import Augment, Compose, RandomCrop, GaussianNoise
 from .tasks import RotationTask
 from .distill import KD, Teacher, kd_weights
 
 # %% auto #0
 __all__ = ['digits_splits', 'DigitsCNN', 'demo_augment', 'digits_strategies', 'train_digits', 'DigitsData', 'DigitsModel',
-           'DigitsTeacher', 'DigitsStrategies', 'Digits']
+           'DigitsTeacher', 'DigitsStrategies', 'Digits', 'DigitsPredictor']
 
 # %% ../nbs/07_demo.ipynb #de60cadb
 def digits_splits(seed:int=0, # seed of the split's permutation
@@ -119,6 +121,7 @@ class Digits(Application):
     """8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher;
     DA shifts+noise, TA rotation, KD soft targets"""
     name = 'digits'
+    select = 'valid_accuracy'   # the exported weights and reported scores: the best validation accuracy's
     Data, Model, Teacher, Strategies = DigitsData, DigitsModel, DigitsTeacher, DigitsStrategies
     defaults = {'trainer': dict(epochs=80, lr=1e-2)}
     demo = {'ablate': dict(sets=['plain', 'DA', 'TA', 'KD', 'DA+TA+KD'], out='demo_out'),
@@ -166,3 +169,32 @@ def teacher(self:Digits) -> nn.Module:
         name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, epochs, lr)[:12]}"
         return self.teacher_once(m, name, fit)
     return self.memo('teacher', make)
+
+# %% ../nbs/07_demo.ipynb #b68fcbab
+@patch
+def model_spec(self:Digits, model) -> dict:
+    return dict(width=self.cfg.model.width, labels=[str(i) for i in range(10)])
+
+@patch(cls_method=True)
+def load_model(cls:Digits, folder, meta): return load_model_weights(DigitsCNN(meta['model']['width']), Path(folder)/'model.pt').eval()
+
+class DigitsPredictor(LogitsPredictor):
+    "Reads a digit as 64 pixel values (8x8, row by row, 0 to 16 as in scikit-learn's digits), comma- or space-separated"
+    batch_size = 512
+    def parse(self, text, where):
+        vals = text.replace(',', ' ').split()
+        if len(vals) != 64:
+            raise ValueError(f"{where}: {len(vals)} values; a digit is 64 pixel values (8x8, row by row, 0 to 16) "
+                             "separated by commas or spaces")
+        try: x = torch.tensor([float(v) for v in vals])
+        except ValueError: raise ValueError(f"{where}: not all 64 values are numbers") from None
+        if x.min() < 0 or x.max() > 16: raise ValueError(f"{where}: pixel values run from 0 to 16, got {x.min():g} to {x.max():g}")
+        return x.view(1, 8, 8) / 16.
+    def inputs(self, items): return {'x': torch.stack(items)}
+    def sample(self, n, seed=0): return list(torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)))
+
+@patch(cls_method=True)
+def predictor(cls:Digits, model, folder, meta, **kw): return DigitsPredictor(model, folder, meta, **kw)
+
+@patch(cls_method=True)
+def onnx_module(cls:Digits, model): return model_logits(model)

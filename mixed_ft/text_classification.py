@@ -6,9 +6,10 @@ Docs: https://mixed-ft.github.io/mixed_ft/text_classification.html.md"""
 
 # %% ../nbs/05b_text_classification.ipynb #793983ec
 from __future__ import annotations
-import warnings
+import csv, json, warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -18,13 +19,17 @@ from .core import *
 from .app import *
 from .kit import sample_split, transfer_rows
 from .text import *
+from .text import _pad
+from .io import atomic_write_text, load_model_weights
+from .export import LogitsPredictor, model_logits
 from .text_kit import HFTeacherApp
 from .augment_text import spec_from_tokenizer
 from .tasks import MaskedTokenTask
 from .distill import KD, kd_weights
 
 # %% auto #0
-__all__ = ['TextData', 'TextModel', 'TextTeacher', 'TextStrategies', 'TokenizerVocab', 'training_rows', 'TextClassification']
+__all__ = ['TextData', 'TextModel', 'TextTeacher', 'TextStrategies', 'TokenizerVocab', 'training_rows', 'TextClassification',
+           'column_units', 'TextPredictor', 'BiLSTMExport']
 
 # %% ../nbs/05b_text_classification.ipynb #624f12fd
 @dataclass
@@ -83,6 +88,7 @@ class TextClassification(HFTeacherApp):
     """your labelled TSV/CSV/JSONL texts: BiLSTM or Hugging Face student, fine-tuned MiniLM teacher;
     DA copies, TA masked tokens, KD cached"""
     name = 'text-classification'
+    select = 'valid_accuracy'
     Data, Model, Teacher, Strategies = TextData, TextModel, TextTeacher, TextStrategies
     defaults = {'trainer': dict(epochs=2, lr=2e-3, warmup=0.05)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'test'), ('data', 'unlabelled'), ('model', 'path'),
@@ -236,3 +242,109 @@ def sizes(self:TextClassification) -> dict:
                 n_test=len(ex['test'][0]) if ex['test'] else None, n_classes=ex['n_classes'],
                 student=self.cfg.model.kind,
                 train_rows=rows)
+
+# %% ../nbs/05b_text_classification.ipynb #88d3b18c
+def column_units(lines:Iterable[str], # the input's lines
+                 name:str, # its name: .tsv, .csv and .jsonl files are read by column, anything else line by line
+                 text:str|int='sentence', # the text column ([data] text)
+                 header:bool=True, # TSV/CSV: the first line holds column names ([data] header)
+                ) -> Iterator[tuple[str, str]]:
+    "(where, text) for each row of a streamed .tsv/.csv/.jsonl file, read as training read it, or for each line of any other input"
+    fmt = Path(name).suffix.lstrip('.').lower()
+    if fmt not in ('tsv', 'csv', 'jsonl'):
+        for i, line in enumerate(lines, 1): yield f"{name}, line {i}", line.rstrip('\r\n')
+        return
+    if fmt == 'jsonl':
+        if isinstance(text, int): raise ValueError(f"{name}: JSONL rows are objects, so the text column needs a name, not position {text}")
+        for i, line in enumerate(lines, 1):
+            if not line.strip(): continue
+            try: row = json.loads(line)
+            except json.JSONDecodeError as e: raise ValueError(f"{name}, line {i}: not valid JSON ({e.msg})") from None
+            if text not in row: raise ValueError(f"{name}, line {i}: no text column {text!r} (the row has {sorted(row)})")
+            yield f"{name}, line {i}", row[text]
+        return
+    r = csv.reader(lines, delimiter='\t' if fmt == 'tsv' else ',', quoting=csv.QUOTE_NONE if fmt == 'tsv' else csv.QUOTE_MINIMAL)
+    col = text
+    if header:
+        names = next(r, None)
+        if names is None: return
+        if isinstance(text, str):
+            if text not in names: raise ValueError(f"{name}: no text column {text!r}; the columns are {names}")
+            col = names.index(text)
+    elif isinstance(text, str): raise ValueError(f"{name} has no header line ([data] header = false): the text column needs a position")
+    for i, cells in enumerate(r, 2 if header else 1):
+        if not cells: continue
+        if col >= len(cells): raise ValueError(f"{name}, line {i}: no column {col} (the row has {len(cells)})")
+        yield f"{name}, line {i}", cells[col]
+
+# %% ../nbs/05b_text_classification.ipynb #ba41c010
+@patch
+def model_spec(self:TextClassification, model) -> dict:
+    ex, m = self.examples(), self.cfg.model
+    spec = dict(kind=m.kind, labels=[k for k, _ in sorted(ex['label_map'].items(), key=lambda kv: kv[1])],
+                max_len=self.cfg.data.max_len, dropout=m.dropout)
+    if m.kind == 'bilstm':
+        spec.update(vocab_size=len(self.vocab()), emb_dim=model.emb.embedding_dim, hidden=m.hidden, pad_id=self.vocab().PAD)
+    return spec
+
+@patch
+def save_assets(self:TextClassification, out):
+    "The BiLSTM's word list, or the Hugging Face student's tokenizer and encoder config (its weights are in model.pt)"
+    out, m = Path(out), self.cfg.model
+    if m.kind == 'hf':
+        from transformers import AutoConfig
+        self.vocab().tok.save_pretrained(out/'tokenizer')
+        AutoConfig.from_pretrained(Path(m.path) if m.path else minilm_path()).save_pretrained(out/'encoder')
+    else: atomic_write_text(out/'vocab.json', json.dumps(self.vocab().itos[3:]))
+
+@patch(cls_method=True)
+def load_model(cls:TextClassification, folder, meta):
+    s, folder = meta['model'], Path(folder)
+    if s['kind'] == 'hf': m = HFClassifier(folder/'encoder', len(s['labels']), dropout=s['dropout'], pretrained=False)
+    else: m = BiLSTMClassifier(s['vocab_size'], len(s['labels']), emb_dim=s['emb_dim'], hidden=s['hidden'],
+                               dropout=s['dropout'], pad_id=s['pad_id'])
+    return load_model_weights(m, folder/'model.pt').eval()
+
+# %% ../nbs/05b_text_classification.ipynb #0c48d9de
+class TextPredictor(LogitsPredictor):
+    "Reads one text per line, or the text column of a .tsv, .csv or .jsonl file as the training config read it"
+    batch_size = 256   # the evaluation's: the same batches, so exactly the reported scores
+    def setup(self):
+        s = self.meta['model']
+        if s['kind'] == 'hf':
+            from transformers import AutoTokenizer
+            self.vocab = TokenizerVocab(AutoTokenizer.from_pretrained(self.folder/'tokenizer'), s['max_len'])
+        else: self.vocab = Vocab(json.loads((self.folder/'vocab.json').read_text()))
+        self.max_len = s['max_len']
+    def units(self, lines, name='input'):
+        d = self.meta['config']['data']
+        return column_units(lines, name, d['text'], d['header'])
+    def parse(self, text, where):
+        if not text.strip(): raise ValueError(f"{where} is empty: give one text per line")
+        return self.vocab.encode(text)[:self.max_len] or [self.vocab.UNK]   # an unknown word reads as [UNK], as in training
+    def length(self, ids): return len(ids)
+    def inputs(self, items):
+        ids = _pad(items, self.vocab.PAD)
+        return {'input_ids': ids, 'attention_mask': (ids != self.vocab.PAD).long()}
+    def sample(self, n, seed=0):
+        g, V = torch.Generator().manual_seed(seed), len(self.vocab)
+        return [torch.randint(3, V, (int(torch.randint(1, 48, (1,), generator=g)),), generator=g).tolist() for _ in range(n)]
+
+@patch(cls_method=True)
+def predictor(cls:TextClassification, model, folder, meta, **kw): return TextPredictor(model, folder, meta, **kw)
+
+# %% ../nbs/05b_text_classification.ipynb #b9ae09be
+class BiLSTMExport(nn.Module):
+    "`BiLSTMClassifier`'s logits through `UnpackedBiLSTM`: the same numbers, traceable for ONNX"
+    def __init__(self, m:BiLSTMClassifier):
+        super().__init__(); self.m, self.lstm = m, UnpackedBiLSTM(m.lstm)
+    def forward(self, input_ids, attention_mask):
+        h = self.lstm(self.m.emb(input_ids), attention_mask.sum(1))
+        mask = attention_mask[..., None].bool()
+        pooled = (h.masked_fill(~mask, float('-inf')).amax(1) if self.m.pool == 'max'
+                  else (h * mask).sum(1) / attention_mask.sum(1).clamp_min(1)[:, None])
+        return self.m.fc(pooled)
+
+@patch(cls_method=True)
+def onnx_module(cls:TextClassification, model):
+    return BiLSTMExport(model) if isinstance(model, BiLSTMClassifier) else model_logits(model, ('input_ids', 'attention_mask'))

@@ -405,17 +405,24 @@ class KeepBest(Callback):
     "Model selection on the validation data: keep the weights of the best evaluation and put them back when training ends"
     order = 10
     def __init__(self, monitor:str='valid_accuracy', mode:str='max'):
-        store_attr(); self.best, self.weights, self.best_step = None, None, None
+        store_attr(); self.best, self.weights, self.best_step, self.best_epoch = None, None, None, None
     def after_eval(self, tr):
         v = tr.eval_results.get(self.monitor)
         if v is None: raise KeyError(f"KeepBest monitors {self.monitor!r}, but evaluation gives {sorted(tr.eval_results)}")
         if self.best is None or (v > self.best if self.mode == 'max' else v < self.best):
-            self.best, self.best_step = v, tr.step
+            self.best, self.best_step, self.best_epoch = v, tr.step, tr.epoch
             self.weights = {k: t.detach().to('cpu', copy=True) for k, t in tr.model.state_dict().items()}
     def after_fit(self, tr):
         if self.weights is not None: tr.model.load_state_dict(self.weights)
-    def state_dict(self): return dict(best=self.best, best_step=self.best_step, weights=self.weights)
-    def load_state_dict(self, sd): self.best, self.best_step, self.weights = sd['best'], sd['best_step'], sd['weights']
+    def selected(self) -> dict|None:
+        "Which evaluation the kept weights are from: {metric, value, epoch (1-based), step}"
+        if self.best is None: return None
+        return dict(metric=self.monitor, value=self.best, epoch=None if self.best_epoch is None else self.best_epoch + 1,
+                    step=self.best_step)
+    def state_dict(self): return dict(best=self.best, best_step=self.best_step, best_epoch=self.best_epoch, weights=self.weights)
+    def load_state_dict(self, sd):
+        self.best, self.best_step, self.weights = sd['best'], sd['best_step'], sd['weights']
+        self.best_epoch = sd.get('best_epoch')   # checkpoints before 2026-12-06 do not hold it
 
 class Compile(Callback):
     "Opt-in `torch.compile` of the module the loop calls — inside DDP, the DDP wrapper — sharing the model's weights"
