@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/causal_lm_app.html.md"""
 
 # %% ../nbs/05f_causal_lm_app.ipynb #830821f0
 from __future__ import annotations
-import copy, warnings
+import copy, json, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from .metrics import Accuracy, ClassBalance, Perplexity, DegenerateResultWarning
 from .text import read_examples
 from .tasks import MultiTaskLoader, ForTask, UncertaintyWeighting
 from .distributed import world_size
-from .train import Trainer
+from .train import Trainer, score_batches
+from .export import Predictor
 from .distill import KD, Teacher, TeacherCache, kd_weights, model_fingerprint
 from .app import Application, ConfigError, StrategiesConfig, Mix
 from .kit import sample_split
@@ -28,7 +29,7 @@ from .causal_lm import *
 
 # %% auto #0
 __all__ = ['LMData', 'LMModel', 'LMTeacher', 'LMStrategies', 'TokenNoise', 'answer_ids', 'PromptTask', 'AnswerAccuracy',
-           'CausalLM']
+           'CausalLM', 'LMPredictor']
 
 # %% ../nbs/05f_causal_lm_app.ipynb #cb07c758
 @dataclass
@@ -358,3 +359,55 @@ def info(self:CausalLM):
                 teacher_params=sum(p.numel() for p in t.parameters()), n_train_blocks=len(self.blocks('train')),
                 n_valid_blocks=len(self.blocks('valid')), block=self.cfg.data.block,
                 teacher_s=getattr(self, 'teacher_s', None), cache_fill_s=getattr(self, 'cache_fill_s', None), **tasks)
+
+# %% ../nbs/05f_causal_lm_app.ipynb #9a137e66
+@patch
+def save_model(self:CausalLM, model, folder, weights:dict|None=None):
+    "The student as a Hugging Face folder (LoRA adapters merged into its weights): any transformers code loads it"
+    m = model.merge_and_unload() if hasattr(model, 'merge_and_unload') else unwrap_model(model)
+    m.save_pretrained(folder, state_dict=weights, safe_serialization=True)
+
+@patch
+def save_assets(self:CausalLM, out): self.tokenizer().save_pretrained(out)
+
+@patch(cls_method=True)
+def load_model(cls:CausalLM, folder, meta):
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+
+class LMPredictor(Predictor):
+    "Continues each prompt (one per line) greedily by `max_new_tokens` tokens; `perplexity(path)` scores a text file as the validation text is scored"
+    batch_size = 8
+    formats = ('jsonl', 'text')
+    def setup(self):
+        from transformers import AutoTokenizer
+        self.tok = AutoTokenizer.from_pretrained(self.folder)
+        self.tok.padding_side = 'left'   # prompts end where generation starts
+        if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
+        self.max_new_tokens = int(self.options.get('max_new_tokens') or 40)
+    def parse(self, text, where):
+        if not text.strip(): raise ValueError(f"{where} is empty: give one prompt per line")
+        return text
+    def run(self, items):
+        enc = self.tok(items, return_tensors='pt', padding=True).to(self.device)
+        out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tok.pad_token_id)
+        conts = self.tok.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+        return [dict(prompt=p, continuation=c) for p, c in zip(items, conts)]
+    def format(self, rec, fmt): return rec['prompt'] + rec['continuation'] if fmt == 'text' else json.dumps(rec, ensure_ascii=False)
+    def perplexity(self, path:str|Path, progress:bool=False) -> dict:
+        "The perplexity of a text file (one document per line), cut into the run's blocks as the validation text was"
+        p = Path(path)
+        if not p.is_file(): raise FileNotFoundError(f"No text file at {p}")
+        docs = [l.strip() for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
+        if not docs: raise ValueError(f"{p} holds no text: one document per line")
+        d = self.meta['config']['data']
+        blocks = LMBlocks(docs, self.tok, d['block'])
+        dl = torch.utils.data.DataLoader(blocks, batch_size=d['batch_size'])
+        from tqdm.auto import tqdm
+        batches = (to_device(b, self.device) for b in tqdm(dl, desc='perplexity', disable=not progress))
+        with torch.no_grad():
+            res = score_batches(((as_outputs(call_model(self.model, b)), b) for b in batches), [Perplexity()])
+        return dict(perplexity=res['perplexity'], tokens=blocks.ids.numel(), blocks=len(blocks))
+
+@patch(cls_method=True)
+def predictor(cls:CausalLM, model, folder, meta, **kw): return LMPredictor(model, folder, meta, **kw)

@@ -16,8 +16,8 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 import mixed_ft
-from .core import default_device
-from .io import export_model, load_model_weights, atomic_write_text
+from .core import default_device, unwrap_model
+from .io import atomic_save, load_model_weights, atomic_write_text
 from .threads import thread_policy
 from .app import Application, get_app
 
@@ -35,9 +35,11 @@ def model_spec(self:Application, model:nn.Module) -> dict:
     return {}
 
 @patch
-def save_model(self:Application, model:nn.Module, folder:Path):
+def save_model(self:Application, model:nn.Module, folder:Path,
+               weights:dict|None=None, # the weights, when they are gathered elsewhere (FSDP's `full_state_dict`)
+              ):
     "Write the trained model's weights to `folder` (default: `model.pt`, plain tensors)"
-    export_model(model, Path(folder)/'model.pt')
+    atomic_save(weights if weights is not None else unwrap_model(model).state_dict(), Path(folder)/'model.pt')
 
 @patch(cls_method=True)
 def load_model(cls:Application, folder:Path, meta:dict) -> nn.Module:
@@ -63,12 +65,13 @@ def export_folder(app:Application, # the application that trained `model`
                   out:str|Path, # the run's folder: the export goes to out/model
                   scores:dict|None=None, # the reported scores, kept with the model
                   selected:dict|None=None, # which evaluation the weights are from: {metric, value, epoch, step}
+                  weights:dict|None=None, # the weights when they are gathered elsewhere (FSDP)
                  ) -> Path:
     "Write `out/model`: the weights, the vocabulary or tokenizer, the labels and `mixed_ft.json`; an older export is replaced only once the new one is complete"
     out = Path(out); final, tmp = out/'model', out/'model.tmp'
     if tmp.exists(): shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    app.save_model(model, tmp); app.save_assets(tmp)
+    app.save_model(model, tmp, weights); app.save_assets(tmp)
     meta = dict(format=EXPORT_FORMAT, app=app.name, mixed_ft=mixed_ft.__version__, torch=torch.__version__,
                 model=app.model_spec(model), metric=app.metric, split=app.report_split, selected=selected,
                 scores={k: v for k, v in (scores or {}).items() if isinstance(v, (int, float, str))},

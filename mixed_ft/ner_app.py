@@ -6,7 +6,10 @@ Docs: https://mixed-ft.github.io/mixed_ft/ner_app.html.md"""
 
 # %% ../nbs/05d_ner_app.ipynb #e41b5e03
 from __future__ import annotations
+import itertools, json, random, re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -21,9 +24,12 @@ from .text_kit import HFTeacherApp
 from .tasks import AuxTask
 from .distill import KD, kd_weights
 from .ner import *
+from .text import UnpackedBiLSTM
+from .io import atomic_write_text, load_model_weights
+from .export import LogitsPredictor
 
 # %% auto #0
-__all__ = ['NerData', 'NerModel', 'NerTeacher', 'NerStrategies', 'NER']
+__all__ = ['TAG', 'NerData', 'NerModel', 'NerTeacher', 'NerStrategies', 'NER', 'conll_sentences', 'NerPredictor', 'TaggerExport']
 
 # %% ../nbs/05d_ner_app.ipynb #368f646f
 @dataclass
@@ -218,3 +224,97 @@ def sizes(self:NER) -> dict:
     d = self.data()
     return dict(n_train=len(d['train']), n_valid=len(d['valid']), n_test=len(d['test']) if d['test'] else None,
                 n_unlabelled=len(d['unlabelled']) if d['unlabelled'] else 0, tags=d['names'])
+
+# %% ../nbs/05d_ner_app.ipynb #1a58d766
+@patch
+def model_spec(self:NER, model) -> dict:
+    m, v = self.cfg.model, self.vocab()
+    return dict(labels=self.data()['names'], vocab_size=len(v), n_chars=len(v.chars), emb_dim=m.emb_dim,
+                char_filters=m.char_filters, hidden=m.hidden, dropout=m.dropout, max_len=self.cfg.data.max_len)
+
+@patch
+def save_assets(self:NER, out):
+    "The words and characters of the student's vocabulary"
+    v = self.vocab()
+    atomic_write_text(Path(out)/'vocab.json', json.dumps(dict(words=v.itos[3:], chars=v.chars[2:])))
+
+@patch(cls_method=True)
+def load_model(cls:NER, folder, meta):
+    s = meta['model']
+    m = CharBiLSTMTagger(s['vocab_size'], s['n_chars'], len(s['labels']), emb_dim=s['emb_dim'],
+                         char_filters=s['char_filters'], hidden=s['hidden'], dropout=s['dropout'])
+    return load_model_weights(m, Path(folder)/'model.pt').eval()
+
+# %% ../nbs/05d_ner_app.ipynb #acb48a9e
+TAG = re.compile(r'^(O|[BIES]-\S+)$')
+
+def conll_sentences(lines:Iterable[str], name:str='input') -> Iterator[tuple[str, list[str]]]:
+    "(where, words) for each sentence of a streamed CoNLL file: the first column, blank lines between sentences, -DOCSTART- skipped"
+    words, start = [], None
+    for i, line in enumerate(lines, 1):
+        cols = line.split()
+        if not cols or cols[0] == '-DOCSTART-':
+            if words: yield f"{name}, line {start}", words
+            words = []
+            continue
+        if not words: start = i
+        words.append(cols[0])
+    if words: yield f"{name}, line {start}", words
+
+class NerPredictor(LogitsPredictor):
+    "Reads one sentence per line (words split on white space), or a CoNLL file (found by its tag column, or input_format='conll'); writes JSONL or CoNLL"
+    batch_size = 256
+    formats = ('jsonl', 'conll')
+    def setup(self):
+        v = json.loads((self.folder/'vocab.json').read_text())
+        self.vocab, self.max_len = WordVocab(v['words'], v['chars']), self.meta['model']['max_len']
+        fmt = self.options.get('input_format', 'auto')
+        if fmt not in ('auto', 'lines', 'conll'): raise ValueError(f"input_format must be auto, lines or conll, got {fmt!r}")
+        self.input_format = fmt
+    def units(self, lines, name='input'):
+        lines = iter(lines); head = []
+        for line in lines:   # look at the first non-blank line: a CoNLL row ends in a tag, or opens with -DOCSTART-
+            head.append(line)
+            if line.strip(): break
+        first = (head[-1].split() if head else []) or ['']
+        conll = self.input_format == 'conll' or (self.input_format == 'auto' and (first[0] == '-DOCSTART-' or
+                                                                                  (len(first) > 1 and bool(TAG.match(first[-1])))))
+        stream = itertools.chain(head, lines)
+        if conll: return conll_sentences(stream, name)
+        return ((f"{name}, line {i}", l.rstrip('\r\n')) for i, l in enumerate(stream, 1))
+    def parse(self, text, where):
+        words = text.split() if isinstance(text, str) else list(text)
+        if not words: raise ValueError(f"{where} is empty: give one sentence per line (words separated by spaces)")
+        return words
+    def length(self, words): return min(len(words), self.max_len)
+    def inputs(self, items):
+        ws = [w[:self.max_len] for w in items]
+        b = ner_collate([dict(input_ids=self.vocab.encode(w), chars=self.vocab.encode_chars(w), labels=[0] * len(w), idx=0)
+                         for w in ws])
+        return {k: b[k] for k in ('input_ids', 'attention_mask', 'chars')}
+    def records(self, logits, items):
+        names = self.labels
+        return [dict(tokens=w, tags=[names[int(t)] for t in logits[k, :min(len(w), self.max_len)].argmax(-1)]
+                     + ['O'] * max(0, len(w) - self.max_len)) for k, w in enumerate(items)]   # words past max_len: O
+    def format(self, rec, fmt):
+        if fmt == 'conll': return '\n'.join(f"{w} {t}" for w, t in zip(rec['tokens'], rec['tags'])) + '\n'
+        return json.dumps(rec, ensure_ascii=False)
+    def sample(self, n, seed=0):
+        rng = random.Random(seed); words = self.vocab.itos[3:] or ['x']
+        return [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(n)]
+    dynamic = {'chars': {2: 'chars'}}
+
+@patch(cls_method=True)
+def predictor(cls:NER, model, folder, meta, **kw): return NerPredictor(model, folder, meta, **kw)
+
+# %% ../nbs/05d_ner_app.ipynb #031285cb
+class TaggerExport(nn.Module):
+    "`CharBiLSTMTagger`'s logits through `UnpackedBiLSTM`: the same numbers, traceable for ONNX"
+    def __init__(self, m:CharBiLSTMTagger):
+        super().__init__(); self.m, self.lstm = m, UnpackedBiLSTM(m.lstm)
+    def forward(self, input_ids, attention_mask, chars):
+        x = torch.cat([self.m.emb(input_ids), self.m.char_features(chars)], -1)
+        return self.m.fc(self.lstm(x, attention_mask.sum(1)))
+
+@patch(cls_method=True)
+def onnx_module(cls:NER, model): return TaggerExport(model)

@@ -25,10 +25,12 @@ from .augment_text import TextCompose, TokenDelete, TokenMask, TokenSwap, TokenS
 from .tasks import MaskedTokenTask, UncertaintyWeighting
 from .distill import KD, Teacher, TeacherCache, kd_weights
 from .translation import *
+from .translation import _pad
+from .export import Predictor
 
 # %% auto #0
 __all__ = ['MTData', 'MTModel', 'MTTeacher', 'MTStrategies', 'noisy_sources', 'SourceMLM', 'Translation', 'translate_all',
-           'decode_speed', 'load_translator', 'translate_texts']
+           'decode_speed', 'load_translator', 'translate_texts', 'TranslationPredictor']
 
 # %% ../nbs/05h_translation_app.ipynb #b11dec51
 @dataclass
@@ -331,8 +333,9 @@ def info(self:Translation):
 
 # %% ../nbs/05h_translation_app.ipynb #1309ef32
 def load_translator(folder:str|Path) -> tuple[Seq2Seq, Subwords]:
-    "The model and vocabulary that `mixed-ft train` exported to `folder` (model.pt, model_config.json, subwords.json)"
+    "The model and vocabulary of a translation run's export: the run folder, its model/ folder, or a folder with model.pt, model_config.json and subwords.json"
     folder = Path(folder)
+    if (folder/'model'/'model_config.json').is_file(): folder = folder/'model'
     cfg = folder/'model_config.json'
     if not cfg.is_file(): raise FileNotFoundError(f"no model_config.json in {folder}: pass the [output] dir of a translation run")
     model = Seq2Seq(**json.loads(cfg.read_text()))
@@ -342,3 +345,29 @@ def translate_texts(texts:list[str], model:Seq2Seq, vocab:Subwords, beam:int=4, 
     "Translations of `texts` (beam search; greedy for beam 1)"
     ids = translate_all(model, vocab.encode(texts), beam, alpha, batch_size, progress=False, device=next(model.parameters()).device)
     return vocab.decode(ids)
+
+@patch(cls_method=True)
+def load_model(cls:Translation, folder, meta): return load_translator(folder)[0]
+
+# %% ../nbs/05h_translation_app.ipynb #466ad08b
+class TranslationPredictor(Predictor):
+    "Translates one source sentence per line: beam search with the run's beam and length penalty (options beam, alpha), greedy for beam 1"
+    batch_size = 128   # the reported split's batches
+    formats = ('text', 'jsonl')
+    def setup(self):
+        m = self.meta['config']['model']
+        self.vocab = Subwords.load(self.folder/'subwords.json')
+        self.beam, self.alpha = int(self.options.get('beam') or m['beam']), float(self.options.get('alpha') or m['alpha'])
+        if self.beam < 1: raise ValueError(f"beam must be at least 1, got {self.beam}")
+    def parse(self, text, where):
+        if not text.strip(): raise ValueError(f"{where} is empty: give one source sentence per line")
+        return text, self.vocab.encode([text])[0]
+    def length(self, item): return len(item[1])
+    def run(self, items):
+        src = _pad([ids for _, ids in items], self.vocab.pad_id).to(self.device)
+        hyps = self.vocab.decode(decode(self.model, src, (src != self.vocab.pad_id).long(), self.beam, self.alpha))
+        return [dict(source=t, translation=h) for (t, _), h in zip(items, hyps)]
+    def format(self, rec, fmt): return rec['translation'] if fmt == 'text' else json.dumps(rec, ensure_ascii=False)
+
+@patch(cls_method=True)
+def predictor(cls:Translation, model, folder, meta, **kw): return TranslationPredictor(model, folder, meta, **kw)

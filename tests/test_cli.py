@@ -99,7 +99,7 @@ def test_train_a_causal_lm_from_a_config(cli_env, tmp_path):
     res = json.loads(r.stdout)
     assert res['valid_perplexity'] < n_tokens / 2, res       # guessing among the tokens would score n_tokens (the tiny teacher is untrained)
     hist = json.loads((tmp_path/'runs'/'lm'/'history.json').read_text())
-    assert any('loss/kd' in h for h in hist) and (tmp_path/'runs'/'lm'/'model.pt').exists()
+    assert any('loss/kd' in h for h in hist) and (tmp_path/'runs'/'lm'/'model'/'model.safetensors').exists()
     r = run(['train', '--example', 'causal-lm'], cli_env)
     assert r.returncode == 0 and 'app = "causal-lm"' in r.stdout and 'kd_loss = "kl"' in r.stdout
 

@@ -81,7 +81,7 @@ def test_cli_train_under_torchrun(tmp_path, cli_env):
     cfg.write_text(f'[data]\nn_train = 128\n[trainer]\nepochs = 2\n[output]\ndir = "{tmp_path}/run"\n')
     r = torchrun(2, mixed_ft_cmd()[0], 'train', cfg, '--no-progress', env=cli_env)
     assert r.stdout.count('"test_accuracy"') == 1   # one process reports
-    assert (tmp_path/'run'/'model.pt').exists() and (tmp_path/'run'/'last.pt').exists()
+    assert (tmp_path/'run'/'model'/'model.pt').exists() and (tmp_path/'run'/'last.pt').exists()
     hist = json.loads((tmp_path/'run'/'history.json').read_text())
     assert len([h for h in hist if 'loss' in h]) == 2 * 2   # 128 images, 32 per process and step, 2 processes: 2 steps per epoch
 
@@ -93,12 +93,12 @@ def test_cli_train_with_fsdp_under_torchrun(tmp_path, cli_env):
     r = torchrun(2, mixed_ft_cmd()[0], 'train', cfg, '--no-progress', env=cli_env)
     reported = json.loads(r.stdout[r.stdout.index('{'):])['test_accuracy']
     run = tmp_path/'run'
-    assert {'last.dcp', 'best.dcp', 'model.pt'} <= {p.name for p in run.iterdir()} and not (run/'last.pt').exists()
+    assert {'last.dcp', 'best.dcp', 'model'} <= {p.name for p in run.iterdir()} and not (run/'last.pt').exists()
     assert sorted(p.name for p in (run/'last.dcp').glob('*.distcp')) == ['__0_0.distcp', '__1_0.distcp']
     from mixed_ft.app import get_app, load_config, score_model
     from mixed_ft.io import load_model_weights
     app = get_app('digits')(load_config(cfg), progress=False)
-    model = load_model_weights(app.student(), run/'model.pt')     # plain tensors: loads in one process
+    model = load_model_weights(app.student(), run/'model'/'model.pt')     # plain tensors: loads in one process
     assert abs(score_model(model, app.report_loader(), app.metrics())['accuracy'] - reported) < 1e-9
     again = torchrun(2, mixed_ft_cmd()[0], 'train', cfg, '--no-progress', '--resume', env=cli_env)
     assert 'resuming' in again.stderr and 'last.dcp' in again.stderr     # read back from the shards: nothing left to train

@@ -45,7 +45,7 @@ def test_train_reports_what_its_exported_model_scores(plugin, tmp_path, monkeypa
     monkeypatch.syspath_prepend(str(site))
     import mixed_ft_wave as w
     from mixed_ft.io import load_model_weights
-    model = load_model_weights(w.mlp(16), tmp_path/'runs'/'wave'/'model.pt').eval()
+    model = load_model_weights(w.mlp(16), tmp_path/'runs'/'wave'/'model'/'model.pt').eval()
     x, y = w.wave(512, 0.2, 2).tensors                                  # the application's test points
     with torch.no_grad(): p = model(x)[:, 0].double()
     y = y.double()

@@ -47,7 +47,7 @@ def kill_mid_epoch(cfg, out, env):
     assert p.returncode == -signal.SIGKILL
     killed_at = step_of(out/'last.pt')
     assert KILL_AT <= killed_at < TOTAL and killed_at % STEPS_PER_EPOCH != 0   # really mid-epoch, and not finished
-    assert not (out/'model.pt').exists()
+    assert not (out/'model'/'model.pt').exists()
     return killed_at
 
 
@@ -71,7 +71,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(runs, cli_env):
     (tmp/'killed.toml').write_text(CFG.format(dir=out))
     kill_mid_epoch(tmp/'killed.toml', out, cli_env)
     train(tmp/'killed.toml', cli_env, '--resume')
-    assert same_weights(ref/'model.pt', out/'model.pt')
+    assert same_weights(ref/'model'/'model.pt', out/'model'/'model.pt')
     # the history continues as if nothing had happened (same losses at every step)
     assert json.loads((ref/'history.json').read_text()) == json.loads((out/'history.json').read_text())
 
@@ -85,7 +85,7 @@ def test_corrupt_last_checkpoint_falls_back_to_previous(runs, cli_env):
     (out/'last.pt').write_bytes(data[:len(data) // 3])   # damaged after it was written
     r = train(tmp/'torn.toml', cli_env, '--resume')
     assert 'truncated or corrupt' in r.stderr and 'last.prev.pt' in r.stderr   # the user is told what happened
-    assert same_weights(ref/'model.pt', out/'model.pt')
+    assert same_weights(ref/'model'/'model.pt', out/'model'/'model.pt')
 
 
 def test_ctrl_c_during_a_checkpoint_write_finishes_the_file_then_stops(tmp_path):

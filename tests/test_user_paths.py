@@ -51,7 +51,7 @@ def test_train_with_default_options(mode, tmp_path, cli_env):
     assert rc == 0, out + err
     assert 'epoch 2/2' in out + err and 'Traceback' not in out + err
     assert '"test_accuracy"' in out
-    assert (tmp_path/'run'/'model.pt').exists()
+    assert (tmp_path/'run'/'model'/'model.pt').exists()
 
 
 @pytest.mark.parametrize('mode', MODES)
@@ -81,11 +81,11 @@ def test_second_train_into_the_same_folder_refuses(tmp_path):
     cfg = tmp_path/'run.toml'
     cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\n[output]\ndir = "run"\n')
     assert run_main('train', cfg, '--no-progress')[0] == 0
-    before = (tmp_path/'run'/'model.pt').read_bytes()
+    before = (tmp_path/'run'/'model'/'model.pt').read_bytes()
     rc, out, err = run_main('train', cfg, '--no-progress')
     assert rc == 1 and len(err.strip().splitlines()) == 1, err
     assert 'already holds a finished run' in err and '--resume' in err and '--overwrite' in err
-    assert (tmp_path/'run'/'model.pt').read_bytes() == before   # untouched
+    assert (tmp_path/'run'/'model'/'model.pt').read_bytes() == before   # untouched
     # --resume with a config that changes the run: refused, naming every differing key
     cfg.write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\nlr = 0.02\n[strategies]\nset = "DA"\n[output]\ndir = "run"\n')
     rc, _, err = run_main('train', cfg, '--resume', '--no-progress')
@@ -137,7 +137,7 @@ def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
     res = json.loads(out)
     assert res['valid_accuracy'] >= 0.9, res   # the sentiment word decides the label: a mixed student learns it
-    assert (tmp_path/'runs'/'my-text'/'model.pt').exists() and 'teacher cache' in err   # progress bars drawn
+    assert (tmp_path/'runs'/'my-text'/'model'/'model.pt').exists() and 'teacher cache' in err   # progress bars drawn
     rc, out, err = run_cli(cmds[1][1:] + ['--seeds', '0'], cli_env, cwd=tmp_path)   # one seed: the README's grid at a smaller size
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
     assert '| DA+TA+KD |' in out and re.search(r'teacher valid accuracy: \d+\.\d%', out), out
