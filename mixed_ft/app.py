@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/app.html.md"""
 
 # %% ../nbs/04b_app.ipynb #7b9a4480
 from __future__ import annotations
-import copy, difflib, importlib, importlib.metadata, json, os, time, typing
+import copy, difflib, importlib, importlib.metadata, json, logging, os, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -196,6 +196,9 @@ def trained_once(self:Application, model:nn.Module, name:str, fit) -> tuple[nn.M
     if path.exists() and path.with_suffix('.json').exists():
         info = json.loads(path.with_suffix('.json').read_text())
         secs = info.get('seconds', info.get('fine_tune_s'))   # fine_tune_s: before 2026-11-30
+        self.reused = {**getattr(self, 'reused', {}), name: secs}
+        logging.getLogger('mixed_ft').info(f"reusing {path} (trained by an earlier run in {secs:.0f} s; delete it to train "
+                                           "again): its time is not spent again here")
         return load_model_weights(model, path), secs
     t0 = time.perf_counter(); fit(model); secs = time.perf_counter() - t0
     export_model(model, path); atomic_write_text(path.with_suffix('.json'), json.dumps(dict(seconds=secs)))
@@ -404,6 +407,7 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
                    eval_every=t.eval_every or None, parallel=t.parallel, threads=t.threads,
+                   name=f"{'+'.join(p for p in ('DA', 'TA', 'KD') if p in parts) or 'plain'} seed {seed}",
                    progress=app.progress if progress is None else progress)
 
 def selected(trainer:Trainer) -> dict|None:

@@ -48,6 +48,8 @@ def gguf_to_safetensors(gguf:str|Path, # a .gguf file
     from transformers import AutoModelForCausalLM, AutoTokenizer
     gguf = Path(gguf)
     if not gguf.is_file(): raise FileNotFoundError(f"no GGUF file at {gguf}")
+    try: import gguf as _gguf   # transformers reads GGUF through it, and names neither it nor our extra when it is missing
+    except ImportError: raise ImportError(f"reading {gguf.name} needs the gguf package: pip install 'mixed-ft[llm]'") from None
     cache_dir = Path(cache_dir or os.environ.get('MIXED_FT_MODELS', Path.home()/'.cache'/'mixed_ft'/'models'))
     fp = _file_fingerprint(gguf)
     out = cache_dir/f"{gguf.stem}-{fp}"

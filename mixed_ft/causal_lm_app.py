@@ -151,7 +151,8 @@ class CausalLM(Application):
     name = 'causal-lm'
     select, select_mode = 'valid_perplexity', 'min'
     Data, Model, Teacher, Strategies = LMData, LMModel, LMTeacher, LMStrategies
-    defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0)}
+    # a checkpoint every 5 steps: an epoch of a 135M-parameter model is minutes to hours on a CPU, and Ctrl-C loses at most 5 steps
+    defaults = {'trainer': dict(epochs=1, lr=1e-4, warmup=0.05, clip_grad=1.0), 'output': dict(every_steps=5)}
     path_keys = (('data', 'train'), ('data', 'valid'), ('data', 'task_train'), ('data', 'task_valid'), ('teacher', 'path'))
     choices = {('model', 'rule'): ('angular', 'uniform'), ('strategies', 'kd_loss'): ('kl', 'reverse_kl', 'jsd'),
                ('strategies', 'ta_weighting'): ('fixed', 'uncertainty')}
@@ -263,7 +264,7 @@ def teacher(self:CausalLM):
         def fit(m):
             lm = add_lora(m, r=t.adapt_r, alpha=2 * t.adapt_r)
             dl = torch.utils.data.DataLoader(self.blocks('train'), batch_size=self.cfg.data.batch_size, shuffle=True)
-            Trainer(lm, [LabelLoss()], dl, epochs=t.adapt_epochs, lr=t.adapt_lr, warmup=0.05, seed=0,
+            Trainer(lm, [LabelLoss()], dl, epochs=t.adapt_epochs, lr=t.adapt_lr, warmup=0.05, seed=0, name='teacher',
                     device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
             lm.merge_and_unload()   # the adapters folded into m's own weights: m is a plain model again
         key = data_fingerprint(model_fingerprint(base), self.blocks('train').ids, t.adapt_epochs, t.adapt_r, t.adapt_lr,

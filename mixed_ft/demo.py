@@ -84,13 +84,14 @@ def digits_strategies(parts:set, # some of 'DA' (augmentation), 'TA' (rotation t
     return Mix(strategies, weights)
 
 def train_digits(model:nn.Module, strategies:list, weights:dict, data:tuple, epochs:int=80, lr:float=1e-2,
-                 batch_size:int=32, seed:int=0, device=None, progress:bool=True, callbacks=(), threads:int=0) -> Trainer:
+                 batch_size:int=32, seed:int=0, device=None, progress:bool=True, callbacks=(), threads:int=0,
+                 name:str='') -> Trainer:
     "Train `model` on the digits with the given strategies; returns the trainer (history, evaluate)"
     train_ds, valid_ds, _ = data
     trainer = Trainer(model, MixedObjective(strategies, weights),
                       DataLoader(train_ds, batch_size=batch_size, shuffle=True),
                       DataLoader(valid_ds, batch_size=512), epochs=epochs, lr=lr, warmup=0.05, seed=seed,
-                      device=device, progress=progress, callbacks=callbacks, threads=threads)
+                      device=device, progress=progress, callbacks=callbacks, threads=threads, name=name)
     trainer.fit()
     return trainer
 
@@ -165,7 +166,7 @@ def teacher(self:Digits) -> nn.Module:
         fit = lambda m: train_digits(m, [LabelLoss(), demo_augment()], {}, self.splits(), epochs, lr=lr,
                                      seed=d.split_seed,
                                      device=self.cfg.trainer.device or None, progress=self.progress,
-                                     threads=self.cfg.trainer.threads)
+                                     threads=self.cfg.trainer.threads, name='teacher')
         name = f"digits_teacher_{data_fingerprint(d.n_train, d.split_seed, t.width, epochs, lr)[:12]}"
         return self.teacher_once(m, name, fit)
     return self.memo('teacher', make)

@@ -44,6 +44,7 @@ def run_grid(sets:Sequence[str], seeds:Sequence[int], train:Callable, progress:b
     with tqdm(total=len(sets) * len(seeds), desc='ablation', disable=not progress) as bar:
         for name in sets:
             for seed in seeds:
+                bar.set_description(f"ablation: {name}, seed {seed} (run {bar.n + 1} of {bar.total})")
                 t0 = time.perf_counter()
                 scores = train(name, seed)
                 runs.append(dict(set=name, seed=seed, seconds=time.perf_counter() - t0, **scores))

@@ -251,6 +251,8 @@ def export_onnx(path:str|Path, # a run folder or its model/ folder
                 seed:int=0,
                ) -> dict:
     "Export a classification or NER model to `model/model.onnx` (dynamic batch and length) and check it against PyTorch"
+    try: import onnx, onnxruntime
+    except ImportError: raise ImportError("exporting to ONNX needs onnx and onnxruntime: pip install 'mixed-ft[deploy]'") from None
     pred = load(path, device='cpu')
     cls = get_app(pred.app)
     module = cls.onnx_module(pred.model).eval()
@@ -266,7 +268,7 @@ def export_onnx(path:str|Path, # a run folder or its model/ folder
         torch.onnx.export(module, tuple(example.values()), str(tmp), input_names=names, output_names=['logits'],
                           dynamic_axes={**axes, 'logits': {0: 'batch', **({1: 'length'} if pred.app == 'ner' else {})}},
                           dynamo=False, opset_version=17)
-    res = dict(onnx=dict(path=str(out), mb=tmp.stat().st_size / 2**20, **_compare(pred, OnnxModel(tmp), items)))
+    res = dict(onnx=dict(path=str(out), n_check=n_check, mb=tmp.stat().st_size / 2**20, **_compare(pred, OnnxModel(tmp), items)))
     if res['onnx']['max_abs_diff'] > atol or res['onnx']['argmax_agree'] < 1:
         tmp.unlink()
         raise OnnxCheckError(f"the ONNX export of {pred.folder} differs from the PyTorch model by up to "

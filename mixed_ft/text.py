@@ -69,6 +69,7 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
                   header:bool=True, # TSV/CSV: the first line holds column names
                   label_map:dict|None=None, # label value -> class id; default: ids in sorted order of the values seen
                   fmt:str|None=None, # 'tsv', 'csv' or 'jsonl' (default: from the extension)
+                  unseen:str="is not in the label map {labels}. Fix the label or pass a label_map that includes it.", # the error for a label outside label_map
                  ) -> tuple[list[str], list[int], dict]:
     "Texts, class ids and the label map from a labelled text file"
     path = data_path(path)
@@ -99,8 +100,7 @@ def read_examples(path:str|Path, # a .tsv, .csv or .jsonl file
     ids = []
     for (i, _), v in zip(rows, raw):
         if v not in label_map:
-            raise ValueError(f"{path}, line {i}: label {v!r} is not in the label map {sorted(label_map)}. "
-                             "Fix the label or pass a label_map that includes it.")
+            raise ValueError(f"{path}, line {i}: label {v!r} " + unseen.format(labels=sorted(label_map)))
         ids.append(label_map[v])
     return texts, ids, label_map
 

@@ -122,8 +122,10 @@ def examples(self:TextClassification) -> dict:
         if len(set(labels)) < 2: raise ValueError(f"{d.train}: the training rows hold a single class "
                                                   f"({next(iter(lm))!r}); a classifier needs two or more")
         ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm), rest=rest)   # rest: rows not drawn
-        ex['valid'] = read_examples(d.valid, **kw, label_map=lm)[:2]
-        ex['test'] = read_examples(d.test, **kw, label_map=lm)[:2] if d.test else None
+        unseen = ("does not occur in the training rows (their labels: {labels}), so the classifier cannot predict it. "
+                  "Fix the label, or add training rows with it" + (" (with [data] n_train, the sample may miss a rare label)" if d.n_train else "") + ".")
+        ex['valid'] = read_examples(d.valid, **kw, label_map=lm, unseen=unseen)[:2]
+        ex['test'] = read_examples(d.test, **kw, label_map=lm, unseen=unseen)[:2] if d.test else None
         ex['unlabelled'] = _read_lines(d.unlabelled) if d.unlabelled else []
         return ex
     return self.memo('examples', read)

@@ -103,7 +103,7 @@ def teacher(self:HFTeacherApp) -> nn.Module:
     def make():
         t = self.cfg.teacher
         dl = self.teacher_loader(self.loader(self.train_dataset(set()), t.batch_size))
-        fit = lambda m: Trainer(m, None, dl, epochs=t.epochs, lr=self.teacher_lr(), warmup=0.1, seed=0,
+        fit = lambda m: Trainer(m, None, dl, epochs=t.epochs, lr=self.teacher_lr(), warmup=0.1, seed=0, name='teacher',
                                 device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
         return self.teacher_once(self.teacher_model(), f"{self.kind}_teacher_{self.teacher_key()}", fit)
     return self.memo('teacher', make)

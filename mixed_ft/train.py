@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #a32facd5
 from __future__ import annotations
-import contextlib, copy, math, os
+import contextlib, copy, math, os, sys
 from pathlib import Path
 from functools import partial
 from typing import Callable, Iterable
@@ -26,11 +26,11 @@ from .threads import thread_policy
 
 # %% auto #0
 __all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'adamw', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder',
-           'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile',
-           'check_resumable', 'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history', 'init_distributed',
-           'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save',
-           'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError',
-           'CKPT_VERSION']
+           'Evaluator', 'bar_width', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest',
+           'Compile', 'check_resumable', 'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history',
+           'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank',
+           'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint',
+           'SaveError', 'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -88,13 +88,14 @@ class Trainer:
                  progress:bool=True, # show a tqdm progress bar (a widget in notebooks)
                  parallel:str='ddp', # under torchrun: 'ddp' (a replica per process) or 'fsdp' (parameters sharded, FSDP2)
                  threads:int=0, # CPU intra-op threads (0: automatic, see below: one for small models, else the free cores)
+                 name:str='', # what the progress bar calls this run, e.g. 'teacher' (a bar reads 'teacher epoch 1/3')
                 ):
         if accum_steps < 1: raise ValueError(f"accum_steps must be >= 1, got {accum_steps}")
         if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
         if objective is None: objective = [LabelLoss()]
         self.objective = objective if isinstance(objective, MixedObjective) else MixedObjective(objective)
         self.model, self.train_dl, self.valid_dl = model, train_dl, valid_dl
-        self.epochs, self.accum_steps, self.seed, self.threads = epochs, accum_steps, seed, threads
+        self.epochs, self.accum_steps, self.seed, self.threads, self.name = epochs, accum_steps, seed, threads, name
         self.metrics = as_metrics(metrics)
         init_distributed()
         self.world, self.parallel = world_size(), parallel
@@ -321,13 +322,20 @@ class Evaluator(Callback):
         if not self.every and tr.batch_idx >= tr.n_batches: self._run(tr)
 
 # %% ../nbs/04_train.ipynb #3f1fcc67
+def bar_width() -> dict:
+    "tqdm's width settings: follow the terminal, or 80 columns where it reports a width of 0 (some CI logs, `script`), in which a dynamic bar draws nothing"
+    try: w = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError): w = None   # not a terminal: tqdm's own default
+    return dict(ncols=80) if w == 0 else dict(dynamic_ncols=True)
+
 class ProgressBar(Callback):
     "A tqdm bar per epoch with the running loss and the latest validation metrics"
     order = 30
     def __init__(self, beta:float=0.9): self.beta, self.bar, self.avg = beta, None, None
     def before_fit(self, tr): self.avg = None
     def before_epoch(self, tr):
-        self.bar = tqdm(total=tr.n_batches, initial=0, desc=f'epoch {tr.epoch+1}/{tr.epochs}', leave=False, dynamic_ncols=True)
+        desc = f"{tr.name + ' ' if getattr(tr, 'name', '') else ''}epoch {tr.epoch+1}/{tr.epochs}"
+        self.bar = tqdm(total=tr.n_batches, initial=0, desc=desc, leave=False, **bar_width())
         self.shown = 0.
     def after_step(self, tr):
         l = tr.history[-1]['loss'] if tr.history and 'loss' in tr.history[-1] else None
@@ -541,8 +549,17 @@ class Checkpoint(Callback):
     order = 20
     def __init__(self, path:str|Path, # folder for last.pt and best.pt
                  monitor:str|None='valid_accuracy', # metric deciding best.pt (None: no best.pt)
-                 mode:str='max', every_steps:int|None=None):
+                 mode:str='max', every_steps:int|None=None,
+                 overwrite:bool=False, # replace the checkpoints of an earlier run in `path` (default: refuse, unless resuming it)
+                ):
         store_attr(); self.path, self.best = Path(path), None
+    def before_fit(self, tr):
+        if self.overwrite or getattr(tr, 'resumed_from', None) is not None: return
+        found = [n for n in ('last.pt', 'best.pt', 'last.dcp', 'best.dcp') if (self.path/n).exists()]
+        if found:
+            raise FileExistsError(f"{self.path} already holds the checkpoints of a run ({', '.join(found)}): resume it with "
+                                  f"trainer.fit(resume_from='{self.path}'), replace it with Checkpoint('{self.path}', "
+                                  "overwrite=True), or write to another folder")
     def save(self, tr, name):
         sd = tr.state_dict()  # on every process (it gathers their generator states); written by rank 0, or sharded by all
         if tr.sharded: save_sharded(sd, self.path/(Path(name).stem + '.dcp'), keep_previous=name == 'last.pt')

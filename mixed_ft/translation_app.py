@@ -181,7 +181,7 @@ def teacher(self:Translation) -> Seq2Seq: return self.memo('teacher', self._teac
 def _teacher(self:Translation):
     t, v = self.cfg.teacher, self.vocab()
     def fit(m):
-        Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], *self.loaders(set()), epochs=t.epochs, lr=t.lr, warmup=0.05,
+        Trainer(m, [LabelLoss(label_smoothing=self.cfg.strategies.label_smoothing)], *self.loaders(set()), epochs=t.epochs, lr=t.lr, warmup=0.05, name='teacher',
                 metrics=self.metrics(), callbacks=[KeepBest(self.select)], seed=0,
                 device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
     return self.teacher_once(_seq2seq(v, t), f"mt_teacher_{self.teacher_key()}", fit)

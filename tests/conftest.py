@@ -23,9 +23,10 @@ def mixed_ft_cmd():
     return [str(exe)] if exe.exists() else [sys.executable, '-c', 'import sys; from mixed_ft.cli import main; sys.exit(main())']
 
 
-def run_cli(args, env, cwd=None, timeout=600, pty_mode=False):
+def run_cli(args, env, cwd=None, timeout=600, pty_mode=False, cols=100, typed=None):
     """Run `mixed-ft ARGS` as a user would: stdout and stderr piped (returns rc, stdout, stderr), or inside a
-    pseudo-terminal (`pty_mode=True`: returns rc, everything the terminal showed, '')"""
+    pseudo-terminal (`pty_mode=True`: returns rc, everything the terminal showed, ''), `cols` wide (0: a terminal that
+    reports no width), with `typed` (text) typed into it"""
     import subprocess
     cmd = mixed_ft_cmd() + [str(a) for a in args]
     if not pty_mode:
@@ -34,9 +35,10 @@ def run_cli(args, env, cwd=None, timeout=600, pty_mode=False):
     import pty, select, time
     import fcntl, struct, termios
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))   # a terminal has a size (tqdm reads it)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24 if cols else 0, cols, 0, 0))   # a terminal has a size (tqdm reads it)
     p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env={**env, 'TERM': 'xterm'}, cwd=cwd, close_fds=True)
     os.close(slave)
+    if typed: os.write(master, typed.encode())
     out, deadline = b'', time.time() + timeout
     while time.time() < deadline:
         ready, _, _ = select.select([master], [], [], 0.2)

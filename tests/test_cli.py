@@ -100,6 +100,12 @@ def test_train_a_causal_lm_from_a_config(cli_env, tmp_path):
     assert res['valid_perplexity'] < n_tokens / 2, res       # guessing among the tokens would score n_tokens (the tiny teacher is untrained)
     hist = json.loads((tmp_path/'runs'/'lm'/'history.json').read_text())
     assert any('loss/kd' in h for h in hist) and (tmp_path/'runs'/'lm'/'model'/'model.safetensors').exists()
+    r = run(['predict', 'runs/lm', 'valid.txt', '--perplexity', '--no-progress'], cli_env, cwd=tmp_path)   # the reported perplexity, from the export
+    assert r.returncode == 0 and abs(json.loads(r.stdout)['perplexity'] - res['valid_perplexity']) < 1e-4 * res['valid_perplexity'], r.stderr[-2000:]
+    (tmp_path/'prompts.txt').write_text('the cat\na dog ran\n')
+    r = run(['predict', 'runs/lm', 'prompts.txt', '--max-new-tokens', '4', '--no-progress'], cli_env, cwd=tmp_path)
+    recs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert r.returncode == 0 and [x['prompt'] for x in recs] == ['the cat', 'a dog ran'] and all(x['continuation'].strip() for x in recs), r.stderr[-2000:]
     r = run(['train', '--example', 'causal-lm'], cli_env)
     assert r.returncode == 0 and 'app = "causal-lm"' in r.stdout and 'kd_loss = "kl"' in r.stdout
 
@@ -151,6 +157,9 @@ def test_train_translation_from_a_config(cli_env, tmp_path):
     assert {'loss/ce', 'loss/mlm', 'loss/kd'} <= set(hist[0])
     model, vocab = load_translator(tmp_path/'runs'/'mt')   # the exported model is the one scored: its greedy BLEU on val is the reported one
     assert abs(sacrebleu.corpus_bleu(translate_texts(vsrc[:30], model, vocab, beam=1), [vtgt[:30]]).score - res['valid_bleu']) < 1e-6
+    r = run(['predict', 'runs/mt', 'val.en', '--format', 'text', '--no-progress'], cli_env, cwd=tmp_path)   # beam 2, the run's
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert abs(sacrebleu.corpus_bleu(r.stdout.splitlines(), [vtgt[:30]]).score - res['valid_bleu_beam']) < 1e-6
     (tmp_path/'val.de').write_text('\n'.join(vtgt[:29]) + '\n')   # one line short
     r = run(['train', 'run.toml', '--overwrite'], cli_env, cwd=tmp_path)
     assert r.returncode == 1 and 'has 30 sentences and' in r.stderr and 'has 29' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]

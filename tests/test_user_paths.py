@@ -56,9 +56,10 @@ def test_train_with_default_options(mode, tmp_path, cli_env):
 
 @pytest.mark.parametrize('mode', MODES)
 def test_ablate_with_default_options(mode, tmp_path, cli_env):
-    rc, out, err = run_cli(['ablate', '--epochs', '2', '--seeds', '0'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
+    rc, out, err = run_cli(['ablate', '--epochs', '2', '--seeds', '0', '--yes'], cli_env, cwd=tmp_path, pty_mode=mode == 'terminal')
     assert rc == 0, out + err
     assert 'ablation' in out + err and 'Traceback' not in out + err   # the grid's progress bar
+    assert 'ablation: DA+TA+KD, seed 0 (run 6 of 6)' in out + err   # which run of the grid it is on
     assert re.search(r'teacher test accuracy: \d+\.\d%; majority class: \d+\.\d%', out)
     res = json.loads((tmp_path/'ablation_out'/'ablation.json').read_text())
     assert [r['set'] for r in res['runs']] == ['plain', 'DA', 'TA', 'KD', 'DA+KD', 'DA+TA+KD']
@@ -75,6 +76,10 @@ def test_readme_python_blocks_run_top_to_bottom(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path/'runs'/'digits'/'last.pt').exists()
     assert "'accuracy'" in r.stdout
+    before = (tmp_path/'runs'/'digits'/'last.pt').read_bytes()   # run again: the finished run is not replaced
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "runs/digits already holds the checkpoints of a run (last.pt, best.pt): resume it" in r.stderr, r.stderr[-2000:]
+    assert (tmp_path/'runs'/'digits'/'last.pt').read_bytes() == before
 
 
 def test_second_train_into_the_same_folder_refuses(tmp_path):
@@ -138,6 +143,20 @@ def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
     res = json.loads(out)
     assert res['valid_accuracy'] >= 0.9, res   # the sentiment word decides the label: a mixed student learns it
     assert (tmp_path/'runs'/'my-text'/'model'/'model.pt').exists() and 'teacher cache' in err   # progress bars drawn
+    # the README's commands that use the trained model, as written: predictions score what train reported; int8 agrees
+    use = next(b for b in readme_blocks(('sh',)) if 'mixed-ft predict' in b)
+    ucmds = [line.split('#')[0].split() for line in use.splitlines() if line.strip()]
+    assert [c[:2] for c in ucmds] == [['mixed-ft', 'predict'], ['mixed-ft', 'export'], ['mixed-ft', 'predict']]
+    for c in ucmds:
+        rc, o, e = run_cli(c[1:], cli_env, cwd=tmp_path)
+        assert rc == 0 and 'Traceback' not in e, e[-3000:]
+    gold = ['pos' if i % 2 else 'neg' for i in range(64)]
+    preds = [json.loads(l)['label'] for l in (tmp_path/'preds.jsonl').read_text().splitlines()]
+    assert sum(a == b for a, b in zip(preds, gold)) / 64 == res['valid_accuracy']
+    assert [json.loads(l)['label'] for l in (tmp_path/'preds_int8.jsonl').read_text().splitlines()] == preds
+    import mixed_ft   # and in Python, as the README says
+    r = mixed_ft.load(tmp_path/'runs'/'my-text')('a gripping, funny film')
+    assert r['label'] in ('neg', 'pos') and abs(sum(r['probs'].values()) - 1) < 1e-5
     rc, out, err = run_cli(cmds[1][1:] + ['--seeds', '0'], cli_env, cwd=tmp_path)   # one seed: the README's grid at a smaller size
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
     assert '| DA+TA+KD |' in out and re.search(r'teacher valid accuracy: \d+\.\d%', out), out
