@@ -405,7 +405,7 @@ class LMPredictor(Predictor):
         blocks = LMBlocks(docs, self.tok, d['block'])
         dl = torch.utils.data.DataLoader(blocks, batch_size=d['batch_size'])
         from tqdm.auto import tqdm
-        batches = (to_device(b, self.device) for b in tqdm(dl, desc='perplexity', disable=not progress))
+        batches = (to_device(b, self.device) for b in tqdm(dl, desc='perplexity', disable=not progress, **bar_width()))
         with torch.no_grad():
             res = score_batches(((as_outputs(call_model(self.model, b)), b) for b in batches), [Perplexity()])
         return dict(perplexity=res['perplexity'], tokens=blocks.ids.numel(), blocks=len(blocks))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import os, shutil, tempfile
+import os, shutil, sys, tempfile
 from pathlib import Path
 from fastcore.basics import store_attr, patch
 
@@ -24,7 +24,7 @@ __all__ = ['TARGET_KEYS', 'META_KEYS', 'EVENTS', 'set_seed', 'rng_state', 'set_r
            'world_size', 'rank', 'is_main', 'as_batch', 'get_target', 'model_inputs', 'call_model', 'Outputs',
            'as_outputs', 'classification_loss', 'Schedule', 'Constant', 'Linear', 'Cosine', 'Piecewise', 'Warmup',
            'as_schedule', 'Context', 'Strategy', 'mix_targets', 'LabelLoss', 'NonFiniteLossError', 'Weighting',
-           'MixedObjective', 'CancelFitException', 'Callback', 'set_parts', 'unwrap_model', 'get_module',
+           'MixedObjective', 'CancelFitException', 'Callback', 'set_parts', 'unwrap_model', 'get_module', 'bar_width',
            'data_fingerprint']
 
 # %% ../nbs/00_core.ipynb #3a75ab14
@@ -421,6 +421,13 @@ def get_module(model:nn.Module, path:str) -> nn.Module:
     except AttributeError:
         names = [n for n, _ in unwrap_model(model).named_modules() if n][:12]
         raise ValueError(f"the model has no module {path!r}; its modules include {names}") from None
+
+# %% ../nbs/00_core.ipynb #c448db83
+def bar_width() -> dict:
+    "tqdm's size settings: follow the terminal, or 80 columns and 24 rows where it reports a size of 0, in which tqdm draws nothing"
+    try: cols, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError): return dict(dynamic_ncols=True)   # not a terminal: tqdm's own defaults
+    return dict(ncols=cols or 80, nrows=rows or 24) if not (cols and rows) else dict(dynamic_ncols=True)
 
 # %% ../nbs/00_core.ipynb #31207c43
 def data_fingerprint(*parts) -> str:

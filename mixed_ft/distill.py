@@ -620,7 +620,7 @@ def fill(self:TeacherCache, teacher, loader, progress:bool=True,
     model = getattr(teacher, 'model', teacher if isinstance(teacher, nn.Module) else None)
     device = next(model.parameters()).device if model is not None and any(True for _ in model.parameters()) else None
     with thread_policy(model, device, threads, 'the teacher cache'):
-        for b in tqdm(loader, desc='teacher cache', disable=not progress, leave=False):
+        for b in tqdm(loader, desc='teacher cache', disable=not progress, leave=False, **bar_width()):
             b = as_batch(b)
             idx, aug = _ids(b)
             if not self.filled[idx, aug].all(): self.put(idx, aug, teacher(b))

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from .core import set_parts, LabelLoss
+from .core import set_parts, LabelLoss, bar_width
 from .metrics import DegenerateResultWarning
 from .distill import data_fingerprint
 from .app import *
@@ -41,7 +41,7 @@ def mean_ci(xs:Sequence[float]) -> dict:
 def run_grid(sets:Sequence[str], seeds:Sequence[int], train:Callable, progress:bool=True) -> list[dict]:
     "Records {set, seed, seconds, **metrics} of train(set, seed) for every set and seed"
     runs = []
-    with tqdm(total=len(sets) * len(seeds), desc='ablation', disable=not progress) as bar:
+    with tqdm(total=len(sets) * len(seeds), desc='ablation', disable=not progress, **bar_width()) as bar:
         for name in sets:
             for seed in seeds:
                 bar.set_description(f"ablation: {name}, seed {seed} (run {bar.n + 1} of {bar.total})")

@@ -16,7 +16,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 import mixed_ft
-from .core import default_device, unwrap_model
+from .core import default_device, unwrap_model, bar_width
 from .io import atomic_save, load_model_weights, atomic_write_text
 from .threads import thread_policy
 from .app import Application, get_app
@@ -142,7 +142,7 @@ def predict(self:Predictor, inputs:Iterable, # raw inputs (texts, token lists, .
     "Predictions for a stream of inputs, in their order; at most `batch_size * bucket` inputs are held at once"
     bs = batch_size or self.batch_size
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, unit=' inputs', desc='predict', disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, unit=' inputs', desc='predict', disable=not progress, **bar_width())
     def flush(chunk):
         order = sorted(range(len(chunk)), key=lambda i: self.length(chunk[i]))   # stable, as BucketSampler's sort
         recs = [None] * len(chunk)

@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #a32facd5
 from __future__ import annotations
-import contextlib, copy, math, os, sys
+import contextlib, copy, math, os
 from pathlib import Path
 from functools import partial
 from typing import Callable, Iterable
@@ -26,11 +26,11 @@ from .threads import thread_policy
 
 # %% auto #0
 __all__ = ['SHARDED', 'lr_multiplier', 'param_groups', 'adamw', 'Trainer', 'score_batches', 'DistributedSync', 'Recorder',
-           'Evaluator', 'bar_width', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest',
-           'Compile', 'check_resumable', 'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history',
-           'init_distributed', 'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank',
-           'mine', 'atomic_save', 'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint',
-           'SaveError', 'CKPT_VERSION']
+           'Evaluator', 'ProgressBar', 'MixedPrecision', 'GradClip', 'EarlyStopping', 'KeepBest', 'Compile',
+           'check_resumable', 'save_sharded', 'resume_sharded', 'Checkpoint', 'plot_history', 'init_distributed',
+           'finish_distributed', 'shard_loader', 'wrap_parallel', 'gather_sharded', 'per_rank', 'mine', 'atomic_save',
+           'export_model', 'load_model_weights', 'load_checkpoint_file', 'resume_checkpoint', 'SaveError',
+           'CKPT_VERSION']
 
 # %% ../nbs/04_train.ipynb #bdb2a415
 # re-exported, so that `from mixed_ft.train import *` keeps giving what a training script uses
@@ -322,12 +322,6 @@ class Evaluator(Callback):
         if not self.every and tr.batch_idx >= tr.n_batches: self._run(tr)
 
 # %% ../nbs/04_train.ipynb #3f1fcc67
-def bar_width() -> dict:
-    "tqdm's width settings: follow the terminal, or 80 columns where it reports a width of 0 (some CI logs, `script`), in which a dynamic bar draws nothing"
-    try: w = os.get_terminal_size(sys.stderr.fileno()).columns
-    except (OSError, ValueError, AttributeError): w = None   # not a terminal: tqdm's own default
-    return dict(ncols=80) if w == 0 else dict(dynamic_ncols=True)
-
 class ProgressBar(Callback):
     "A tqdm bar per epoch with the running loss and the latest validation metrics"
     order = 30

@@ -196,7 +196,7 @@ def translate_all(model:Seq2Seq, sources:list[list[int]], beam:int=4, alpha:floa
     model = model.to(device).eval()
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     out = [None] * len(sources)
-    for start in tqdm(range(0, len(order), batch_size), desc='teacher translations', disable=not progress, leave=False):
+    for start in tqdm(range(0, len(order), batch_size), desc='teacher translations', disable=not progress, leave=False, **bar_width()):
         rows = order[start:start + batch_size]
         src = pair_collate([dict(src=sources[i], tgt=[], idx=i, aug_id=0) for i in rows], model.pad_id, model.bos_id, model.eos_id)
         ids = decode(model, src['input_ids'].to(device), src['attention_mask'].to(device), beam, alpha)

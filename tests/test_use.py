@@ -47,8 +47,13 @@ def test_ner_predict_scores_what_train_reported(tmp_path, cli_env):
     assert f1_score(gold.tags, [[l.split()[1] for l in b] for b in blocks]) == res['test_entity_f1']
     rc, out, err = run_cli(['export', 'runs/ner', '--format', 'onnx', '--int8'], cli_env, cwd=tmp_path)
     assert rc == 0 and 'argmax agrees on 100.0%' in out, out + err
+    torch_tags = [[l.split()[1] for l in b] for b in blocks]
+    rc, out, _ = run_cli(['predict', 'runs/ner/model/model.onnx', 'test.txt', '--no-progress'], cli_env, cwd=tmp_path)
+    assert rc == 0 and [json.loads(l)['tags'] for l in out.splitlines()] == torch_tags   # fp32: the same tags
     rc, out, _ = run_cli(['predict', 'runs/ner/model/model.int8.onnx', 'test.txt', '--no-progress'], cli_env, cwd=tmp_path)
-    assert rc == 0 and [json.loads(l)['tags'] for l in out.splitlines()] == [[l.split()[1] for l in b] for b in blocks]
+    int8 = [t for l in out.splitlines() for t in json.loads(l)['tags']]
+    same = sum(a == b for a, b in zip(int8, [t for s in torch_tags for t in s])) / len(int8)
+    assert rc == 0 and same >= 0.95, same   # int8 rounding may flip a word whose two best tags are close
     (tmp_path/'sents.txt').write_text('John Smith visited Paris on Monday .\n\nReuters said\n')
     rc, _, err = run_cli(['predict', 'runs/ner', 'sents.txt', '--no-progress'], cli_env, cwd=tmp_path)
     assert rc == 1 and 'sents.txt, line 2 is empty: give one sentence per line' in err and 'Traceback' not in err
