@@ -146,7 +146,7 @@ def info(self:HFTeacherApp) -> dict:
                student_sent_per_s=sentences_per_s(s, batches, keys=self.student_inputs))
     if 'teacher' in self._memo:
         t = self.teacher()
-        out.update(teacher_params=n_params(t), teacher_s=self.teacher_s,
+        out.update(teacher_params=n_params(t), teacher_s=self.teacher_s, teacher_reused=bool(getattr(self, 'reused', None)),
                    cache_fill_s=getattr(self, 'cache_fill_s', None),
                    teacher_sent_per_s=sentences_per_s(t, [self.teacher_view(b) for b in batches],
                                                       keys=tuple(self.teacher_inputs)))

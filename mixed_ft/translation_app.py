@@ -327,7 +327,7 @@ def info(self:Translation):
     if 'teacher' in self._memo:
         t = self.teacher()
         out.update(teacher_params=n_params(t), teacher_beam_sent_per_s=decode_speed(t, batches, m.beam, m.alpha),
-                   teacher_s=self.teacher_s, seqkd_s=getattr(self, 'seqkd_s', None),
+                   teacher_s=self.teacher_s, teacher_reused=bool(getattr(self, 'reused', None)), seqkd_s=getattr(self, 'seqkd_s', None),
                    cache_fill_s=getattr(self, 'cache_fill_s', None))
     return out
 

@@ -256,3 +256,38 @@ def test_a_top_level_key_is_not_called_a_section(tmp_path):
     cfg.write_text('epochs = 3\n[trainer]\nlr = 0.1\n')
     with pytest.raises(ConfigError, match=r"unknown top-level key 'epochs' = 3: .* It is a key of \[teacher\] and \[trainer\]"):
         load_config(cfg)
+
+
+@pytest.fixture(scope='module')
+def digits_run(tmp_path_factory):
+    "A finished one-epoch digits run, exported to run/model"
+    d = tmp_path_factory.mktemp('use')
+    (d/'run.toml').write_text('[data]\nn_train = 64\n[trainer]\nepochs = 1\n[output]\ndir = "run"\n')
+    from conftest import run_main
+    assert run_main('train', d/'run.toml', '--no-progress')[0] == 0
+    return d
+
+
+@pytest.mark.parametrize('lines, args, msg', [
+    ('1 2 3\n', [], "in.txt, line 1: 3 values; a digit is 64 pixel values (8x8, row by row, 0 to 16) separated by commas or spaces"),
+    (' '.join(['0'] * 64) + '\n\n', [], "in.txt, line 2: 0 values"),
+    (' '.join(['17'] * 64) + '\n', [], "in.txt, line 1: pixel values run from 0 to 16, got 17 to 17"),
+    (' '.join(['0'] * 64) + '\n', ['--beam', '4'], "--beam is an option of the translation application; this is a digits model"),
+    (' '.join(['0'] * 64) + '\n', ['--format', 'conll'], "--format conll: a digits model writes jsonl"),
+])
+def test_predict_input_the_model_cannot_read(digits_run, lines, args, msg):
+    from conftest import run_main
+    (digits_run/'in.txt').write_text(lines)
+    rc, _, err = run_main('predict', digits_run/'run', digits_run/'in.txt', '--out', digits_run/'out.jsonl', '--no-progress', *args)
+    one_line_error(rc, err, msg)
+    assert not (digits_run/'out.jsonl').exists() and not (digits_run/'out.jsonl.tmp').exists()   # no half-written output
+
+
+def test_predict_a_folder_without_an_export(tmp_path, digits_run):
+    from conftest import run_main
+    rc, _, err = run_main('predict', tmp_path, tmp_path/'x.txt')
+    one_line_error(rc, err, "holds no exported model (no mixed_ft.json in it or in", "Train a run with mixed-ft train first")
+    rc, _, err = run_main('predict', digits_run/'run'/'model'/'model.onnx', tmp_path/'x.txt')
+    one_line_error(rc, err, "model.onnx: write one with mixed-ft export RUN --format onnx")
+    rc, _, err = run_main('export', digits_run/'run', '--format', 'tflite')
+    one_line_error(rc, err, "--format tflite: the one export format is onnx")
