@@ -380,6 +380,7 @@ class LMPredictor(Predictor):
     "Continues each prompt (one per line) greedily by `max_new_tokens` tokens; `perplexity(path)` scores a text file as the validation text is scored"
     batch_size = 8
     formats = ('jsonl', 'text')
+    takes = ('max_new_tokens', 'perplexity')
     def setup(self):
         from transformers import AutoTokenizer
         self.tok = AutoTokenizer.from_pretrained(self.folder)

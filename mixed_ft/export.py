@@ -102,6 +102,7 @@ class Predictor:
     batch_size:int = 64     # inputs per batch (an application sets its evaluation's, so predictions match its scores exactly)
     bucket:int = 50         # batches sorted by length together, as the evaluation loaders sort them
     formats:tuple = ('jsonl',)   # output formats, the first the default
+    takes:tuple = ()   # the options of `load(path, **options)` this predictor reads, e.g. ('beam',)
     def __init__(self, model, folder:str|Path, meta:dict, device:str|None=None, **options):
         self.folder, self.meta, self.options = Path(folder), meta, options
         self.device = default_device(device) if isinstance(model, nn.Module) else 'cpu'
@@ -219,6 +220,7 @@ class LogitsPredictor(Predictor):
         "`n` parsed inputs drawn at random (seeded): what an ONNX export is checked on"
         raise NotImplementedError
     dynamic:dict = {}   # input name -> {axis: name} beyond batch and length, e.g. {'chars': {2: 'chars'}}
+    logit_axes:dict = {0: 'batch'}   # the dynamic axes of the logits (a tagger's: batch and length)
 
 # %% ../nbs/04e_export.ipynb #d28ca18c
 @patch(cls_method=True)
@@ -266,7 +268,7 @@ def export_onnx(path:str|Path, # a run folder or its model/ folder
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # the TorchScript exporter's notes on traced shapes
         torch.onnx.export(module, tuple(example.values()), str(tmp), input_names=names, output_names=['logits'],
-                          dynamic_axes={**axes, 'logits': {0: 'batch', **({1: 'length'} if pred.app == 'ner' else {})}},
+                          dynamic_axes={**axes, 'logits': pred.logit_axes},
                           dynamo=False, opset_version=17)
     res = dict(onnx=dict(path=str(out), n_check=n_check, mb=tmp.stat().st_size / 2**20, **_compare(pred, OnnxModel(tmp), items)))
     if res['onnx']['max_abs_diff'] > atol or res['onnx']['argmax_agree'] < 1:

@@ -303,6 +303,8 @@ class NerPredictor(LogitsPredictor):
         rng = random.Random(seed); words = self.vocab.itos[3:] or ['x']
         return [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(n)]
     dynamic = {'chars': {2: 'chars'}}
+    logit_axes = {0: 'batch', 1: 'length'}
+    takes = ('input_format',)
 
 @patch(cls_method=True)
 def predictor(cls:NER, model, folder, meta, **kw): return NerPredictor(model, folder, meta, **kw)

@@ -354,6 +354,7 @@ class TranslationPredictor(Predictor):
     "Translates one source sentence per line: beam search with the run's beam and length penalty (options beam, alpha), greedy for beam 1"
     batch_size = 128   # the reported split's batches
     formats = ('text', 'jsonl')
+    takes = ('beam', 'alpha')
     def setup(self):
         m = self.meta['config']['model']
         self.vocab = Subwords.load(self.folder/'subwords.json')

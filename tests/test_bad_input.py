@@ -272,7 +272,7 @@ def digits_run(tmp_path_factory):
     ('1 2 3\n', [], "in.txt, line 1: 3 values; a digit is 64 pixel values (8x8, row by row, 0 to 16) separated by commas or spaces"),
     (' '.join(['0'] * 64) + '\n\n', [], "in.txt, line 2: 0 values"),
     (' '.join(['17'] * 64) + '\n', [], "in.txt, line 1: pixel values run from 0 to 16, got 17 to 17"),
-    (' '.join(['0'] * 64) + '\n', ['--beam', '4'], "--beam is an option of the translation application; this is a digits model"),
+    (' '.join(['0'] * 64) + '\n', ['--beam', '4'], "--beam does not apply to a digits model"),
     (' '.join(['0'] * 64) + '\n', ['--format', 'conll'], "--format conll: a digits model writes jsonl"),
 ])
 def test_predict_input_the_model_cannot_read(digits_run, lines, args, msg):
