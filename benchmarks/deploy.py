@@ -52,14 +52,6 @@ def config(task, c, out):
                                output=dict(dir=str(out), work_dir=str(CACHE)))
 
 
-def timed(fn, reps):
-    "Seconds of each of `reps` calls of fn"
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
-    return out
-
-
 def measure(task, setting, threads, reps, n_latency):
     from mixed_ft.cli import train_from_config
     from mixed_ft.app import get_app, teacher_scores
@@ -103,9 +95,7 @@ def measure(task, setting, threads, reps, n_latency):
     s_b1 = [s_inputs([items[i]]) for i in lat_idx]
     s_b64 = [{k: b[k] for k in s_b1[0]} for b in batches]
     rows = {}
-    calls = {'teacher_torch': lambda x: t_call(x)}
-    for name, p in preds.items():
-        calls[name] = (lambda m: (lambda x: m(**x)))(p.model)
+    calls = {'teacher_torch': t_call, **{name: (lambda m: lambda x: m(**x))(p.model) for name, p in preds.items()}}
     lat = {k: [] for k in calls}; thr = {k: [] for k in calls}
     with torch.no_grad():
         for name, f in calls.items():   # warm-up
@@ -113,7 +103,8 @@ def measure(task, setting, threads, reps, n_latency):
         for r in range(reps):
             for name, f in calls.items():
                 b1, b64 = (t_b1, t_b64) if name == 'teacher_torch' else (s_b1, s_b64)
-                lat[name] += [timed(lambda: f(x), 1)[0] * 1000 for x in b1]
+                for x in b1:
+                    t0 = time.perf_counter(); f(x); lat[name].append((time.perf_counter() - t0) * 1000)
                 t0 = time.perf_counter()
                 for x in b64: f(x)
                 thr[name].append(len(ds) / (time.perf_counter() - t0))

@@ -10,7 +10,7 @@ __all__ = ['DEMO_FILES', 'RUN_FILES', 'RUN_MARKERS', 'RESUME_FREE', 'COMMANDS', 
            'train', 'override', 'ablate', 'confirm_default_grid', 'apps', 'predict', 'export', 'build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #81d80e9e
-import argparse, json, logging, os, shutil, signal, sys, tempfile, time, warnings
+import argparse, contextlib, json, logging, os, shutil, signal, sys, tempfile, time, warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -313,11 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
         _add_args(sub.add_parser(name, help=doc, description=f.__doc__), f)  # only help strings are %-formatted
     return p
 
-def _quiet_hf():
-    "Hide the Hugging Face libraries' own bars (loading weights, tokenizing) too"
+@contextlib.contextmanager
+def _quiet_hf(quiet:bool):
+    "Hide the Hugging Face libraries' own bars (loading weights, tokenizing) too, for the command only"
     try: from transformers.utils import logging as hf_logging
-    except ImportError: return
-    hf_logging.disable_progress_bar()
+    except ImportError: hf_logging = None
+    was = hf_logging is not None and hf_logging.is_progress_bar_enabled()
+    if quiet and was: hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if quiet and was: hf_logging.enable_progress_bar()   # a caller in the same process (a notebook) keeps its bars
 
 def _interrupt(signum, frame): raise KeyboardInterrupt  # SIGTERM (a scheduler, kill) stops a run like Ctrl-C
 
@@ -331,11 +336,10 @@ def main(argv:list|None=None) -> int:
     log, level = logging.getLogger('mixed_ft'), logging.getLogger('mixed_ft').level
     shown = logging.StreamHandler(sys.stderr); shown.setFormatter(logging.Formatter(f"mixed-ft {cmd}: %(message)s"))
     log.addHandler(shown); log.setLevel(logging.INFO)   # the library's notes (the thread choice) on stderr
-    if args.get('no_progress'): _quiet_hf()
     try: signal.signal(signal.SIGTERM, _interrupt)
     except ValueError: pass  # not the main thread
     try:
-        COMMANDS[cmd](**args)
+        with _quiet_hf(args.get('no_progress', False)): COMMANDS[cmd](**args)
         finish_distributed()  # under torchrun: leave the process group together
     except USER_ERRORS as e:
         if os.environ.get('MIXED_FT_DEBUG'): raise

@@ -128,7 +128,7 @@ class Predictor:
         raise NotImplementedError
     def units(self, lines:Iterable[str], name:str='input') -> Iterator[tuple[str, str]]:
         "The inputs of a stream of lines as (where, text): one per line"
-        for i, line in enumerate(lines, 1): yield f"{name}, line {i}", line.rstrip('\n')
+        for i, line in enumerate(lines, 1): yield f"{name}, line {i}", line.rstrip('\r\n')
     def format(self, rec:dict, fmt:str) -> str:
         "One prediction as the output format writes it"
         return json.dumps(rec, ensure_ascii=False)
@@ -155,18 +155,17 @@ def predict(self:Predictor, inputs:Iterable, # raw inputs (texts, token lists, .
     chunk = []
     policy = (thread_policy(self.model, self.device, 0, 'prediction') if isinstance(self.model, nn.Module)
               else contextlib.nullcontext())   # onnxruntime chooses its own threads
-    with torch.no_grad(), policy:
+    with torch.no_grad(), policy, bar:   # a consumer that stops early still closes the bar and restores the threads
         for k, x in enumerate(inputs):
             where, text = x if isinstance(x, tuple) else (f"input {k + 1}", x)
             chunk.append(self.parse(text, where) if isinstance(text, str) else text)
             if len(chunk) == bs * self.bucket: yield from flush(chunk); chunk = []
         if chunk: yield from flush(chunk)
-    bar.close()
 
 @patch
 def __call__(self:Predictor, x):
     "The prediction for one raw input (`predict` takes many)"
-    return next(iter(self.predict([x])))
+    return list(self.predict([x]))[0]
 
 # %% ../nbs/04e_export.ipynb #8b6f2195
 class OnnxModel:
