@@ -243,12 +243,13 @@ def predict(model:str=None, # a run folder, its model/ folder, or an .onnx file 
             perplexity:bool=False, # causal LM: print the perplexity of the INPUT file instead of continuing prompts
             input_format:str='auto', # NER: lines (a sentence per line) or conll (auto: a first line ending in a tag is CoNLL)
             device:str=None, # 'cpu', 'cuda' or 'cuda:N' for a PyTorch model (default: CUDA when present)
+            threads:int=0, # CPU intra-op threads (0: the run's [trainer] threads, else automatic)
             no_progress:bool=False, # hide the progress bar
            ):
     "Use a trained model: predictions for each input of a file or stdin, streamed in batches, as JSONL (or CoNLL, or text)"
     if model is None: raise ValueError("predict needs a model: mixed-ft predict RUN_FOLDER INPUT (a run's [output] dir)")
     given = dict(beam=beam, max_new_tokens=max_new_tokens, perplexity=perplexity, input_format=input_format if input_format != 'auto' else None)
-    p = load_predictor(model, device, **{k: v for k, v in given.items() if v and k != 'perplexity'})
+    p = load_predictor(model, device, threads=threads, **{k: v for k, v in given.items() if v and k != 'perplexity'})
     flag = lambda k: '--' + k.replace('_', '-')
     for k, v in given.items():
         if v and k not in p.takes:

@@ -105,6 +105,9 @@ class Predictor:
     takes:tuple = ()   # the options of `load(path, **options)` this predictor reads, e.g. ('beam',)
     def __init__(self, model, folder:str|Path, meta:dict, device:str|None=None, **options):
         self.folder, self.meta, self.options = Path(folder), meta, options
+        # intra-op threads: the option, else the run's [trainer] threads, else automatic (00e_threads) — the scores
+        # reproduce exactly at the threads they were computed with
+        self.threads = int(options.pop('threads', 0) or meta.get('config', {}).get('trainer', {}).get('threads') or 0)
         self.device = default_device(device) if isinstance(model, nn.Module) else 'cpu'
         self.model = model.to(self.device).eval() if isinstance(model, nn.Module) else model
         self.setup()
@@ -153,7 +156,7 @@ def predict(self:Predictor, inputs:Iterable, # raw inputs (texts, token lists, .
             bar.update(len(idx))
         return recs
     chunk = []
-    policy = (thread_policy(self.model, self.device, 0, 'prediction') if isinstance(self.model, nn.Module)
+    policy = (thread_policy(self.model, self.device, self.threads, 'prediction') if isinstance(self.model, nn.Module)
               else contextlib.nullcontext())   # onnxruntime chooses its own threads
     with torch.no_grad(), policy, bar:   # a consumer that stops early still closes the bar and restores the threads
         for k, x in enumerate(inputs):
@@ -185,14 +188,14 @@ class OnnxModel:
 # %% ../nbs/04e_export.ipynb #3fa010d1
 def load(path:str|Path, # a run folder, its model/ folder, or an .onnx file in one
          device:str|None=None, # where a PyTorch model runs (default: CUDA when present); .onnx runs on the CPU
-         **options, # the application's prediction options, e.g. beam=4 for translation
+         **options, # the application's prediction options, e.g. beam=4 for translation; threads=N for any
         ) -> Predictor:
     "A trained model ready to predict: `load('runs/sst2')('a gripping film')`"
     p = Path(path)
     if p.suffix == '.onnx':
         if not p.is_file(): raise FileNotFoundError(f"No ONNX model at {p}: write one with mixed-ft export RUN --format onnx")
         folder, meta = read_meta(p.parent)
-        return get_app(meta['app']).predictor(OnnxModel(p), folder, meta, **options)
+        return get_app(meta['app']).predictor(OnnxModel(p, options.get('threads', 0)), folder, meta, **options)
     folder, meta = read_meta(p)
     cls = get_app(meta['app'])
     return cls.predictor(cls.load_model(folder, meta), folder, meta, device=device, **options)

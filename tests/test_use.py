@@ -32,7 +32,7 @@ def test_ner_predict_scores_what_train_reported(tmp_path, cli_env):
     from mixed_ft.ner import read_conll
     ner_files(tmp_path)
     (tmp_path/'run.toml').write_text('app = "ner"\n[data]\ntrain = "train.txt"\nvalid = "valid.txt"\ntest = "test.txt"\nbatch_size = 16\n'
-                                     '[teacher]\nepochs = 4\nlr = 5e-4\n[strategies]\nset = "DA+KD"\n[trainer]\nepochs = 3\n[output]\ndir = "runs/ner"\n')
+                                     '[teacher]\nepochs = 4\nlr = 5e-4\n[strategies]\nset = "DA+KD"\n[trainer]\nepochs = 3\nthreads = 1\n[output]\ndir = "runs/ner"\n')   # predict follows the run's threads
     rc, out, err = run_cli(['train', 'run.toml', '--no-progress'], cli_env, cwd=tmp_path)
     assert rc == 0, err[-3000:]
     res = json.loads(out)
