@@ -89,9 +89,11 @@ class Trainer:
                  parallel:str='ddp', # under torchrun: 'ddp' (a replica per process) or 'fsdp' (parameters sharded, FSDP2)
                  threads:int=0, # CPU intra-op threads (0: automatic, see below: one for small models, else the free cores)
                  name:str='', # what the progress bar calls this run, e.g. 'teacher' (a bar reads 'teacher epoch 1/3')
+                 max_steps:int|None=None, # train exactly this many optimizer steps (the schedule spans them; `epochs` is then as many as they need)
                 ):
         if accum_steps < 1: raise ValueError(f"accum_steps must be >= 1, got {accum_steps}")
         if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if max_steps is not None and max_steps < 1: raise ValueError(f"max_steps must be >= 1 (or None: epochs decide), got {max_steps}")
         if objective is None: objective = [LabelLoss()]
         self.objective = objective if isinstance(objective, MixedObjective) else MixedObjective(objective)
         self.model, self.train_dl, self.valid_dl = model, train_dl, valid_dl
@@ -109,7 +111,9 @@ class Trainer:
             self.forward_model = wrap_parallel(self.model, parallel, self.device)
         self.opt = opt_func(param_groups([self.model, self.objective.modules()], weight_decay), lr=lr)
         self.steps_per_epoch = math.ceil(len(train_dl) / accum_steps)
-        self.total_steps = self.steps_per_epoch * epochs
+        self.max_steps = max_steps
+        if max_steps: self.epochs = epochs = math.ceil(max_steps / self.steps_per_epoch)   # the last one may end part-way
+        self.total_steps = max_steps or self.steps_per_epoch * epochs
         wu = int(warmup * self.total_steps) if 0 < warmup < 1 else int(warmup)
         self.lr_mult = lr_multiplier(lr_schedule, self.total_steps, wu)
         # a plain function, so the scheduler's state_dict holds numbers only (readable with weights_only=True)
@@ -185,7 +189,7 @@ def one_epoch(self:Trainer):
     if self._resume is not None: set_rng_state(self._resume['rng']); self._resume = None
     for batch in it:
         self.one_batch(batch)
-        if self.should_stop: break
+        if self.should_stop or self.spent: break
     self('after_epoch')
 
 @patch
@@ -197,7 +201,7 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
     with self.thread_policy('training') as self.threads_now:
         try:
             self('before_fit')
-            while self.epoch < self.epochs and not self.should_stop:
+            while self.epoch < self.epochs and not self.should_stop and not self.spent:
                 self.one_epoch()
                 if self.batch_idx >= self.n_batches: self.epoch += 1; self.batch_idx = 0
             if self.should_stop: raise CancelFitException()
@@ -210,6 +214,11 @@ def fit(self:Trainer, resume_from:str|Path|None=None # a checkpoint written by `
     return self.history
 
 # %% ../nbs/04_train.ipynb #a9c773fb
+@patch(as_prop=True)
+def spent(self:Trainer) -> bool:
+    "Whether a `max_steps` budget is used up"
+    return bool(self.max_steps) and self.step >= self.max_steps
+
 @patch
 def thread_policy(self:Trainer, what:str='training') -> thread_policy:
     "`threads.thread_policy` for this run's model, device and `threads`"
@@ -317,9 +326,9 @@ class Evaluator(Callback):
         tr.history.append(dict(step=tr.step, epoch=tr.epoch, **tr.eval_results))
         tr('after_eval')
     def after_step(self, tr):
-        if self.every and tr.step % self.every == 0: self._run(tr)
+        if self.every and (tr.step % self.every == 0 or tr.spent): self._run(tr)   # and at the end of a step budget
     def after_epoch(self, tr):
-        if not self.every and tr.batch_idx >= tr.n_batches: self._run(tr)
+        if not self.every and (tr.batch_idx >= tr.n_batches or tr.spent): self._run(tr)
 
 # %% ../nbs/04_train.ipynb #3f1fcc67
 class ProgressBar(Callback):
