@@ -70,6 +70,14 @@ class AblateConfig:
     sets:list = field(default_factory=lambda: list(ABLATION_SETS)) # strategy sets for mixed-ft ablate (plain is the baseline of the paired differences)
     seeds:list = field(default_factory=lambda: [0, 1, 2]) # one run per set and seed
     out:str = 'ablation_out' # folder for ablation.json, ablation.md, ablation.png and runs.jsonl; relative to the config file's folder
+    budget:str = 'epochs' # what every run is given: epochs ([trainer] epochs), steps (exactly `steps` optimizer steps) or converge (early stopping on the selection metric)
+    steps:int = 0 # budget = steps: optimizer steps per run (0: [trainer] epochs of the plain set's steps)
+    patience:int = 3 # budget = converge: evaluations without improvement before a run stops
+    max_epochs:int = 50 # budget = converge: the most steps a run may take, in epochs of the plain set
+    max_steps:int = 0 # budget = converge: the most steps a run may take (0: max_epochs of the plain set); use it with small labelled sets
+    eval_every:int = 0 # budget = steps or converge: evaluate every N optimizer steps (0: once per epoch of the plain set, the same steps for every set)
+    n_train:list = field(default_factory=list) # labelled-set sizes of a learning curve: the grid runs at each (0: all; empty: [data] n_train only)
+    rest_unlabelled:int = 0 # with n_train: also run the KD sets with this many training rows not drawn as unlabelled transfer data (-1: all)
 
 SECTIONS = ('data', 'model', 'teacher', 'strategies', 'trainer', 'output', 'ablate')
 
@@ -182,6 +190,9 @@ class Application:
     def info(self) -> dict:
         "Facts about the data and models for the ablation's JSON (sizes, parameters, speeds)"
         return {}
+    def n_labelled(self) -> int|None:
+        "The labelled training examples the student learns from (a learning curve's x; None: not counted)"
+        return None
     def fingerprint(self) -> str:
         "What a run depends on beyond its config (file contents, the teacher's weights): part of a finished run's key"
         return ''
@@ -256,11 +267,14 @@ class ConfigError(ValueError):
     "A config file that cannot be used as written"
 
 CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_schedule'): ('linear', 'cosine', 'constant'),
-           ('trainer', 'parallel'): ('ddp', 'fsdp')}
+           ('trainer', 'parallel'): ('ddp', 'fsdp'), ('ablate', 'budget'): ('epochs', 'steps', 'converge')}
 MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'): (1, 'at least 1'),
            ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
            ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'),
-           ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number')}
+           ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number'),
+           ('ablate', 'steps'): (0, '0 ([trainer] epochs of the plain set) or a positive number'), ('ablate', 'patience'): (1, 'at least 1'),
+           ('ablate', 'max_epochs'): (1, 'at least 1'), ('ablate', 'max_steps'): (0, '0 (max_epochs) or a positive number'), ('ablate', 'eval_every'): (0, '0 (each epoch of the plain set) or a positive number'),
+           ('ablate', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number')}
 PATH_KEYS = (('output', 'dir'), ('output', 'work_dir'), ('ablate', 'out'))
 
 def _closest(name, options):
@@ -389,7 +403,10 @@ def trainer_callbacks(t:TrainerConfig, monitor:str='valid_accuracy', mode:str='m
     if t.early_stopping > 0: cbs.append(EarlyStopping(monitor, mode, patience=t.early_stopping))
     return cbs
 
-def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=(), progress:bool|None=None, device:str|None=None) -> Trainer:
+def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=(), progress:bool|None=None, device:str|None=None,
+                  max_steps:int|None=None, # a step budget (`Trainer(max_steps=)`; None: [trainer] epochs)
+                  eval_every:int|None=None, # evaluate every N steps (None: [trainer] eval_every)
+                 ) -> Trainer:
     "A `Trainer` for `app`'s student with the strategies of `parts` (a set of DA/TA/KD or a set name), seeded by `seed`"
     if isinstance(parts, str): parts = set_parts(parts)
     t = app.cfg.trainer
@@ -406,7 +423,8 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
     return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
-                   eval_every=t.eval_every or None, parallel=t.parallel, threads=t.threads,
+                   eval_every=(t.eval_every or None) if eval_every is None else eval_every, parallel=t.parallel, threads=t.threads,
+                   max_steps=max_steps,
                    name=f"{'+'.join(p for p in ('DA', 'TA', 'KD') if p in parts) or 'plain'} seed {seed}",
                    progress=app.progress if progress is None else progress)
 

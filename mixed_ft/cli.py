@@ -22,7 +22,7 @@ from .io import atomic_save, atomic_write_text, load_checkpoint_file, resume_che
 from .train import Callback, Checkpoint
 from .distributed import finish_distributed, full_state_dict
 from .app import *
-from .experiment import ablate as run_ablation, ablation_table
+from .experiment import ablate as run_ablation, ablation_table, cost_table, curve_table
 from .export import export_folder, export_onnx, load as load_predictor
 
 # %% ../nbs/09_cli.ipynb #fb48e36b
@@ -31,7 +31,7 @@ def _ints(s:str, what:str) -> list[int]:
     except ValueError:
         raise ConfigError(f"--{what} must be comma-separated integers such as 0,1,2, got {s!r}") from None
 
-DEMO_FILES = ('ablation.json', 'ablation.md', 'ablation.png', 'histories.png')
+DEMO_FILES = ('ablation.json', 'ablation.md', 'ablation.png', 'frontier.png', 'histories.png')
 
 def keep_earlier(out:Path, names:tuple) -> Path|None:
     "Move the files `names` of an earlier run in `out` to out/earlier/TIME, so a new run replaces nothing; that folder"
@@ -199,14 +199,20 @@ def override(cfg:RunConfig, given:dict, source:str='command line') -> RunConfig:
     return cfg
 
 def _print_ablation(res:dict, cfg:RunConfig):
+    if 'curve' in res: print(curve_table(res), end='\n\n')
     print(ablation_table(res['summary'], res['metric'], res['info'], res['percent']))
-    print(f"\nSaved {cfg.ablate.out}/ablation.json, ablation.md, ablation.png and histories.png.")
+    print('\n' + cost_table(res['summary'], res['info'].get('teacher_cost_s', 0.), res.get('higher', True)))
+    out = Path(cfg.ablate.out)
+    saved = sorted(p.name for p in out.iterdir() if p.suffix in ('.json', '.md', '.png')) if out.is_dir() else []
+    print(f"\nSaved {', '.join(saved)} in {out}.")
 
 def ablate(config:str=None, # TOML config of any application, with an [ablate] section; none: the default application
            sets:str=None, # comma-separated strategy sets (default: [ablate] sets, plain,DA,TA,KD,DA+KD,DA+TA+KD)
            seeds:str=None, # comma-separated seeds (default: [ablate] seeds, 0,1,2)
            epochs:int=None, # epochs per run (default: [trainer] epochs)
            n_train:int=None, # labelled training examples (default: [data] n_train; 0: all)
+           budget:str=None, # epochs, steps or converge (default: [ablate] budget)
+           steps:int=None, # optimizer steps per run with --budget steps (default: [ablate] steps)
            out:str=None, # folder for ablation.json, ablation.md and ablation.png (default: [ablate] out)
            no_progress:bool=False, # hide the progress bars
            yes:bool=False, # with no config and no option: run the default application's whole grid without asking
@@ -214,8 +220,9 @@ def ablate(config:str=None, # TOML config of any application, with an [ablate] s
     "Ablation of any application: every strategy set x seed, with mean, std, 95% CI and paired differences against plain"
     cfg = load_config(config) if config is not None else get_app(DEFAULT_APP).config()
     override(cfg, {('ablate', 'sets'): sets and sets.split(','), ('ablate', 'seeds'): seeds and _ints(seeds, 'seeds'),
-                   ('trainer', 'epochs'): epochs, ('data', 'n_train'): n_train, ('ablate', 'out'): out})
-    bare = config is None and all(v is None for v in (sets, seeds, epochs, n_train))   # options say what the user wants
+                   ('trainer', 'epochs'): epochs, ('data', 'n_train'): n_train, ('ablate', 'out'): out,
+                   ('ablate', 'budget'): budget, ('ablate', 'steps'): steps})
+    bare = config is None and all(v is None for v in (sets, seeds, epochs, n_train, budget, steps))   # options say what the user wants
     if bare and not yes and not confirm_default_grid(cfg): return
     _print_ablation(run_ablation(get_app(cfg.app)(cfg, progress=not no_progress)), cfg)
 

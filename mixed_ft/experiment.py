@@ -6,21 +6,26 @@ Docs: https://mixed-ft.github.io/mixed_ft/experiment.html.md"""
 
 # %% ../nbs/04c_experiment.ipynb #019c74a7
 from __future__ import annotations
-import json, math, statistics, time
+import copy, json, math, statistics, time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from .core import set_parts, LabelLoss, bar_width
+import torch
+
+from .core import set_parts, LabelLoss, bar_width, Callback
+from .train import EarlyStopping
 from .metrics import DegenerateResultWarning
 from .distill import data_fingerprint
 from .app import *
 
 # %% auto #0
-__all__ = ['t975', 'mean_ci', 'run_grid', 'summarize', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
-           'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'finished_run', 'ablate']
+__all__ = ['BUDGETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'plain_steps_per_epoch', 'budget_plan', 'CountSeen',
+           'teacher_cost', 'frontier', 'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation',
+           'learning_curve', 'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'finished_run', 'ablate',
+           'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency', 'plot_label_curve']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -59,14 +64,86 @@ def summarize(runs:list[dict], metric:str, baseline:str|None='plain') -> dict:
     out = {}
     for name, sc in by.items():
         seeds = sorted(sc)
+        mine = [r for r in runs if r['set'] == name]
         res = dict(**mean_ci([sc[s] for s in seeds]), seeds=seeds, scores=[sc[s] for s in seeds],
-                   seconds=statistics.fmean(r['seconds'] for r in runs if r['set'] == name))
+                   seconds=statistics.fmean(r['seconds'] for r in mine))
+        for k in ('steps', 'examples', 'best_step'):   # what the runs cost, where they recorded it
+            if all(k in r for r in mine): res[f'{k}_mean'] = statistics.fmean(r[k] for r in mine)
         if baseline is not None and name != baseline:
             common = [s for s in seeds if s in by[baseline]]
             d = [sc[s] - by[baseline][s] for s in common]
             res['diff'] = dict(**mean_ci(d), seeds=common, diffs=d) if d else None
         out[name] = res
     return out
+
+# %% ../nbs/04c_experiment.ipynb #2725bfd8
+BUDGETS = ('epochs', 'steps', 'converge')
+
+def plain_steps_per_epoch(app:Application) -> int:
+    "Optimizer steps in one epoch of the plain set's training data: the unit of the step budgets"
+    return math.ceil(len(app.loaders(set())[0]) / app.cfg.trainer.accum_steps)
+
+def budget_plan(app:Application) -> dict:
+    "What `[ablate] budget` gives every run: {budget, max_steps, eval_every, patience} (epochs: [trainer] epochs decide)"
+    a, t = app.cfg.ablate, app.cfg.trainer
+    if a.budget not in BUDGETS: raise ConfigError(f"[ablate] budget = {a.budget!r}: use one of {', '.join(BUDGETS)}")
+    if a.budget == 'epochs': return dict(budget='epochs')
+    spe = plain_steps_per_epoch(app)
+    every = a.eval_every or spe   # the same evaluation steps for every set, whatever its training set's size
+    if a.budget == 'steps':
+        steps = a.steps or t.epochs * spe
+        return dict(budget='steps', max_steps=steps, eval_every=min(every, steps))
+    return dict(budget='converge', max_steps=a.max_steps or a.max_epochs * spe, eval_every=every, patience=a.patience)
+
+class CountSeen(Callback):
+    "Count the training examples (rows of the batches) a run has seen"
+    order = -19
+    def before_fit(self, tr): self.n = getattr(self, 'n', 0) if tr.step else 0
+    def after_batch(self, tr):
+        self.n += next((v.shape[0] for v in tr.batch.values() if torch.is_tensor(v) and v.dim()), 0)
+
+def teacher_cost(info:dict) -> float:
+    "Seconds of the teacher's one-off work an ablation's info records: training or fine-tuning, its cache, its sequence-KD translations"
+    return float(sum(v for k in ('teacher_s', 'cache_fill_s', 'seqkd_s') if isinstance(v := info.get(k), (int, float))))
+
+def frontier(summary:dict, # `summarize`'s: per set mean and seconds
+             teacher_s:float=0., # the teacher's one-off seconds, charged to every KD set
+             higher:bool=True, # a higher score is better (False: perplexity)
+            ) -> list[str]:
+    "The sets no other set beats at lower cost: as good or better, for no more seconds (student training, plus the teacher for KD sets)"
+    cost = {n: r['seconds'] + (teacher_s if 'KD' in set_parts(n) else 0.) for n, r in summary.items()}
+    q = {n: r['mean'] if higher else -r['mean'] for n, r in summary.items()}
+    beats = lambda m, n: cost[m] <= cost[n] and q[m] >= q[n] and (cost[m] < cost[n] or q[m] > q[n])
+    return [n for n in summary if not any(beats(m, n) for m in summary if m != n)]
+
+def plot_frontier(summary:dict, teacher_s:float=0., metric:str='accuracy', path=None, percent:bool=True, higher:bool=True):
+    "Score against training seconds: a KD set's point at its student's cost, a line on to its cost with the teacher's one-off seconds"
+    import matplotlib.pyplot as plt
+    k, front = (100 if percent else 1), frontier(summary, teacher_s, higher)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, r) in enumerate(summary.items()):
+        y, x = k * r['mean'], r['seconds']
+        err = [[k * (r['mean'] - r['ci95'][0])], [k * (r['ci95'][1] - r['mean'])]] if r.get('ci95') else None
+        col = f'C{i % 10}'
+        ax.errorbar(x, y, yerr=err, fmt='o', color=col, capsize=3, label=name + (' (frontier)' if name in front else ''),
+                    mfc=col if name in front else 'white')
+        if 'KD' in set_parts(name) and teacher_s:
+            ax.plot([x, x + teacher_s], [y, y], color=col, lw=1, ls='--'); ax.plot(x + teacher_s, y, '|', color=col, ms=10)
+    ax.set(xscale='log', xlabel='training seconds per run (student; dashed: + the teacher\'s one-off cost)',
+           ylabel=f"{metric}{' (%)' if percent else ''}", title='quality against training cost (filled: on the frontier)')
+    ax.legend(fontsize=8); fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=120)
+    return fig
+
+def cost_table(summary:dict, teacher_s:float=0., higher:bool=True) -> str:
+    "Markdown: what each set cost — optimizer steps, examples seen, student seconds, the teacher's one-off seconds — and whether it is on the frontier"
+    front, f = frontier(summary, teacher_s, higher), lambda x, d=0: '—' if x is None else f"{x:,.{d}f}"
+    lines = ["| set | optimizer steps | examples seen | best at step | student s / run | teacher one-off s | on the frontier |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for n, r in summary.items():
+        lines.append(f"| {n} | {f(r.get('steps_mean'))} | {f(r.get('examples_mean'))} | {f(r.get('best_step_mean'))} | {r['seconds']:.1f} | "
+                     f"{f(teacher_s, 1) if 'KD' in set_parts(n) else '—'} | {'yes' if n in front else ''} |")
+    return '\n'.join(lines)
 
 # %% ../nbs/04c_experiment.ipynb #5e229dd9
 def _num(x, percent:bool=True, sign:str='') -> str:
@@ -139,24 +216,31 @@ def plot_curves(curves:dict, # set name -> `learning_curve`
     return fig
 
 def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accuracy', info:dict|None=None,
-                  percent:bool=True, curves:dict|None=None) -> Path:
-    "Write ablation.json, ablation.md and ablation.png to `out`, and histories.png when there are learning curves"
+                  percent:bool=True, curves:dict|None=None,
+                  higher:bool=True, # a higher score is better (False: perplexity), for the frontier
+                 ) -> Path:
+    "Write ablation.json, ablation.md (scores, then costs) ablation.png and frontier.png to `out`, and histories.png when there are learning curves"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    t = (info or {}).get('teacher_cost_s', 0.)
     (out/'ablation.json').write_text(json.dumps(dict(info=info or {}, metric=metric, runs=runs, summary=summary,
-                                                     curves=curves or {}), indent=2))
-    (out/'ablation.md').write_text(ablation_table(summary, metric, info, percent) + '\n')
+                                                     curves=curves or {}, frontier=frontier(summary, t, higher)), indent=2))
+    (out/'ablation.md').write_text(ablation_table(summary, metric, info, percent) + '\n\n' + cost_table(summary, t, higher) + '\n')
     plot_ablation(summary, metric, out/'ablation.png', percent)
+    plot_frontier(summary, t, metric, out/'frontier.png', percent, higher)
     if curves: plot_curves(curves, out/'histories.png')
     return out
 
 # %% ../nbs/04c_experiment.ipynb #ec107b17
-def run_key(app:Application, name:str, seed:int) -> str:
-    "What a finished run depends on: application, set, seed, config (less where it is written and how spread) and data"
+def run_key(app:Application, name:str, seed:int,
+            plan:dict|None=None, # `budget_plan`'s: a step or convergence budget is part of what a run is
+           ) -> str:
+    "What a finished run depends on: application, set, seed, config (less where it is written and how spread), data and budget"
     cfg = asdict(app.cfg)
     for k in ('output', 'ablate'): cfg.pop(k)
     cfg['strategies'].pop('set')
     cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way
-    return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}"
+    budget = '' if not plan or plan['budget'] == 'epochs' else '|' + ','.join(f"{k}={plan[k]}" for k in sorted(plan))
+    return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}{budget}"
 
 def read_runs(log:Path) -> dict:
     "The finished runs kept in a `runs.jsonl` log, by key (the last record of a key wins)"
@@ -168,17 +252,25 @@ def finished_run(app:Application, name:str, seed:int,
                  extra=None, # extra(trainer) -> dict of more figures to keep with the run
                  again:bool=False, # train even when the log holds the run (the new record replaces it)
                  done:dict|None=None, # the log as `read_runs` gave it, when the caller has read it already (a grid)
+                 plan:dict|None=None, # `budget_plan(app)`'s budget (default: [trainer] epochs)
                 ) -> dict:
-    "One run of a grid: read back from the log when it finished before, else trained, reported and appended to it"
+    "One run of a grid: read back from the log when it finished before, else trained, reported, its costs counted, and appended to it"
     log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
-    key = run_key(app, name, seed)
+    plan = plan or dict(budget='epochs')
+    key = run_key(app, name, seed, plan)
     done = read_runs(log) if done is None else done
     if key in done and not again: return done[key]
-    tr = build_trainer(app, name, seed, callbacks=callbacks, progress=False)
+    seen = CountSeen()
+    stop = ([EarlyStopping(app.select or f'valid_{app.metric}', app.select_mode, patience=plan['patience'])]
+            if plan['budget'] == 'converge' else [])
+    tr = build_trainer(app, name, seed, callbacks=[*callbacks, seen, *stop], progress=False,
+                       max_steps=plan.get('max_steps'), eval_every=plan.get('eval_every'))
     t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
     res = report(app, tr, f'{name} (seed {seed})')
     numbers = {k: v for k, v in res.items() if isinstance(v, (int, float))}   # every figure reported
-    scores = {**numbers, 'train_s': train_s}
+    sel = selected(tr)
+    scores = {**numbers, 'train_s': train_s, 'steps': tr.step, 'examples': seen.n,
+              **(dict(best_step=sel['step'], best_epoch=sel['epoch']) if sel else {})}
     rec = dict(key=key, scores=scores, curve=learning_curve(tr.history, app.select or f'valid_{app.metric}'),
                **(extra(tr) if extra else {}))
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -190,26 +282,137 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
            sets:Sequence[str]|None=None, # strategy sets (default: [ablate] sets)
            seeds:Sequence[int]|None=None, # seeds (default: [ablate] seeds)
            out:str|Path|None=None, # folder for ablation.json/.md/.png (default: [ablate] out; '' writes nothing)
-           progress:bool|None=None) -> dict:
-    "Every strategy set x seed of `app`: scores on its reported split, mean, std, 95% CI, paired differences against plain"
+           progress:bool|None=None,
+           n_train:Sequence[int]|None=None, # labelled-set sizes of a learning curve (default: [ablate] n_train; empty: one grid)
+          ) -> dict:
+    "Every strategy set x seed of `app` at its `[ablate] budget`: scores on its reported split, mean, std, 95% CI, paired differences against plain, costs, frontier"
     a = app.cfg.ablate
     sets = [check_set(str(s)) for s in (a.sets if sets is None else sets)]
     seeds = [int(s) for s in (a.seeds if seeds is None else seeds)]
     out, metric = a.out if out is None else out, app.metric
+    sizes = list(a.n_train if n_train is None else n_train)
+    if sizes: return ablate_curve(app, sizes, sets, seeds, out, progress)
+    plan = budget_plan(app)
+    if plan['budget'] == 'converge' and app.loaders(set())[1] is None:
+        raise ConfigError(f"[ablate] budget = \"converge\" stops on the validation data, and the {app.name} application has none here: "
+                          "give a validation file, or use budget = \"steps\"")
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
     curves, done = {}, read_runs(app.work_dir/'runs.jsonl')   # the log, read once for the whole grid
     def train(name, seed):
-        rec = finished_run(app, name, seed, done=done)
+        rec = finished_run(app, name, seed, done=done, plan=plan)
         if 'curve' in rec: curves[name, seed] = rec['curve']
         return rec['scores']
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
     for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
     summary = summarize(runs, metric, 'plain' if 'plain' in sets else None)
     label = f"{app.report_split} {metric}"
-    info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, metric=label,
+    info = dict(app=app.name, sets=sets, seeds=seeds, epochs=app.cfg.trainer.epochs, budget=plan, metric=label,
                 teacher_score=t_res.get(metric),
                 teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))},
                 majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
+    info['teacher_cost_s'] = teacher_cost(info) if t_res else 0.
+    higher = app.select_mode != 'min'
+    front = frontier(summary, info['teacher_cost_s'], higher)
     first = {name: curves[name, seeds[0]] for name in sets if (name, seeds[0]) in curves}   # the first seed's
-    if out: save_ablation(runs, summary, out, label, info, app.percent, first)
-    return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent, curves=first)
+    if out: save_ablation(runs, summary, out, label, info, app.percent, first, higher)
+    return dict(runs=runs, summary=summary, info=info, metric=label, percent=app.percent, curves=first, frontier=front,
+                budget=plan, higher=higher)
+
+def with_data(app:Application, **data) -> Application:
+    "A new application like `app`, with `[data]` keys changed (a learning curve's sample size)"
+    cfg = copy.deepcopy(app.cfg)
+    for k, v in data.items():
+        if not hasattr(cfg.data, k): raise ConfigError(f"the {app.name} application's [data] has no {k} key, which a learning curve sets")
+        setattr(cfg.data, k, v)
+    return type(app)(cfg, progress=app.progress)
+
+def ablate_curve(app:Application, sizes:Sequence[int], sets:Sequence[str], seeds:Sequence[int], out:str|Path='', progress:bool|None=None) -> dict:
+    """The grid at each labelled-set size of `sizes` ([data] n_train; 0: all), and with `[ablate] rest_unlabelled` the KD sets again
+    with the training rows not drawn as unlabelled transfer data: mean per size, label efficiency against plain, curve.png"""
+    rest = app.cfg.ablate.rest_unlabelled
+    if any(not isinstance(n, int) or n < 0 for n in sizes): raise ConfigError(f"[ablate] n_train = {list(sizes)}: sizes are 0 (all) or positive numbers")
+    if 'plain' not in sets: raise ConfigError("[ablate] n_train: a learning curve compares with plain; add it to the sets")
+    full = with_data(app, n_train=0).n_labelled()
+    grid, ugrid = {}, {}
+    for n in sizes:
+        sub = with_data(app, n_train=n)
+        k = sub.n_labelled() or n
+        grid[k] = ablate(sub, sets, seeds, out='', progress=progress, n_train=[])
+        kd = [s for s in sets if 'KD' in set_parts(s)]
+        if rest and kd:
+            ugrid[k] = (ablate(with_data(app, n_train=n, rest_unlabelled=rest), kd, seeds, out='', progress=progress, n_train=[])
+                        if k != full else grid[k])   # all the labels drawn: no rest to add
+    ns = sorted(grid)
+    last = grid[ns[-1]]
+    higher = last['higher']
+    curve = dict(n=ns, unlabelled=bool(ugrid), sets={s: [grid[n]['summary'][s]['mean'] for n in ns] for s in sets})
+    if ugrid: curve['sets_unlabelled'] = {s: [ugrid[n]['summary'][s]['mean'] for n in ns] for s in next(iter(ugrid.values()))['summary']}
+    eff = {s: label_efficiency(ns, curve['sets']['plain'], v, higher) for s, v in curve['sets'].items() if s != 'plain'}
+    eff.update({f'{s}+unlabelled': label_efficiency(ns, curve['sets']['plain'], v, higher) for s, v in curve.get('sets_unlabelled', {}).items()})
+    res = dict(curve=curve, label_efficiency=eff, grids={n: dict(summary=g['summary'], info=g['info'], frontier=g['frontier']) for n, g in grid.items()},
+               grids_unlabelled={n: dict(summary=g['summary']) for n, g in ugrid.items()},
+               metric=last['metric'], percent=last['percent'], info=last['info'], summary=last['summary'], frontier=last['frontier'],
+               runs=[dict(r, n_train=n) for n in ns for r in grid[n]['runs']], higher=higher)
+    if out: save_curve(res, out)
+    return res
+
+def curve_table(res:dict) -> str:
+    "Markdown: each set's mean score per labelled-set size, and how many times fewer labels it needs than plain"
+    c, pc, eff = res['curve'], res['percent'], res['label_efficiency']
+    rows = [(s, v, eff.get(s)) for s, v in c['sets'].items()] + [(f'{s}+unlabelled', v, eff.get(f'{s}+unlabelled')) for s, v in c.get('sets_unlabelled', {}).items()]
+    def ratio(e):
+        if not e or e['ratio'] is None: return '—'
+        return f"{'≥ ' if e['bound'] == 'lower' else ''}{e['ratio']:.1f}x (at {e['at']:,})"
+    lines = [f"| set | {' | '.join(f'{n:,} labels' for n in c['n'])} | labels saved vs plain |", '|---|' + '---:|' * (len(c['n']) + 1)]
+    for s, v, e in rows: lines.append(f"| {s} | {' | '.join(_num(x, pc) for x in v)} | {ratio(e) if s != 'plain' else ''} |")
+    return '\n'.join(lines)
+
+def save_curve(res:dict, out:str|Path) -> Path:
+    "ablation.json (every grid), ablation.md (the curve table, then each size's tables), curve.png, and the largest size's frontier.png"
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    (out/'ablation.json').write_text(json.dumps({k: v for k, v in res.items()}, indent=2, default=str))
+    parts = [f"Learning curve ({res['metric']}, mean over seeds, budget: {res['info']['budget']['budget']})", '', curve_table(res)]
+    for n, g in res['grids'].items():
+        t = res['info'].get('teacher_cost_s', 0.) if n == max(res['grids']) else g['info'].get('teacher_cost_s', 0.)
+        parts += ['', f"### {n:,} labels", '', ablation_table(g['summary'], res['metric'], g['info'], res['percent']), '',
+                  cost_table(g['summary'], t, res['higher'])]
+    (out/'ablation.md').write_text('\n'.join(parts) + '\n')
+    plot_label_curve(res['curve'], res['metric'], out/'curve.png', res['percent'])
+    plot_frontier(res['summary'], res['info'].get('teacher_cost_s', 0.), res['metric'], out/'frontier.png', res['percent'], res['higher'])
+    return out
+
+# %% ../nbs/04c_experiment.ipynb #09ba3217
+def label_efficiency(ns:Sequence[int], # labelled-set sizes, increasing
+                     base:Sequence[float], # the baseline's mean score at each size
+                     other:Sequence[float], # the other set's
+                     higher:bool=True) -> dict:
+    """How many times fewer labels `other` needs to score what `base` scores, per size: the size at which `other`'s curve
+    (linear in log N between measured sizes) reaches `base`'s score. `bound` says 'lower' where `other` beats it already at
+    the smallest size (the ratio is then at least the one given), and the ratio is None where `other` never reaches it"""
+    sign = 1 if higher else -1
+    lx, o = [math.log(n) for n in ns], [sign * v for v in other]
+    per = {}
+    for n, b in zip(ns, base):
+        b = sign * b
+        if o[0] >= b: per[n] = dict(ratio=n / ns[0], bound='lower'); continue
+        hit = next((i for i in range(1, len(ns)) if o[i] >= b), None)
+        if hit is None: per[n] = dict(ratio=None, bound=None); continue
+        t = (b - o[hit - 1]) / (o[hit] - o[hit - 1])
+        per[n] = dict(ratio=n / math.exp(lx[hit - 1] + t * (lx[hit] - lx[hit - 1])), bound='exact')
+    top = next(((n, per[n]) for n in reversed(ns) if per[n]['ratio'] is not None), None)
+    return dict(per_n=per, at=top[0] if top else None, ratio=top[1]['ratio'] if top else None, bound=top[1]['bound'] if top else None)
+
+def plot_label_curve(curve:dict, metric:str='accuracy', path=None, percent:bool=True):
+    "Mean score against the number of labels (log scale), one line per set; dashed: KD sets with unlabelled transfer data"
+    import matplotlib.pyplot as plt
+    k, ns = (100 if percent else 1), curve['n']
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, ys) in enumerate(curve['sets'].items()):
+        ax.plot(ns, [k * y for y in ys], 'o-', color=f'C{i % 10}', label=name)
+        if name in curve.get('sets_unlabelled', {}):
+            ax.plot(ns, [k * y for y in curve['sets_unlabelled'][name]], 'o--', color=f'C{i % 10}', label=f'{name} + unlabelled rest')
+    ax.set(xscale='log', xlabel='labelled training examples', ylabel=f"{metric}{' (%)' if percent else ''}",
+           title='learning curves (mean over seeds)')
+    ax.legend(fontsize=8); fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=120)
+    return fig

@@ -41,6 +41,7 @@ class NerData:
     n_train:int = 0 # a seeded sample of this many training sentences (0: all)
     sample_seed:int = 0
     unlabelled:str = '' # optional CoNLL file of unlabelled sentences (its tags are ignored): transfer data only KD sets train on
+    rest_unlabelled:int = 0 # with n_train: this many training sentences not drawn (in file order; -1: all) serve as unlabelled ones instead
     batch_size:int = 32
     max_len:int = 128 # words kept per sentence
     n_copies:int = 1 # DA: augmented copies of each sentence in the transfer set
@@ -84,7 +85,7 @@ class NER(HFTeacherApp):
     choices = {('data', 'scheme'): ('iob2', 'iob1')}
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
-               ('teacher', 'epochs'): (1, 'at least 1')}
+               ('data', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'), ('teacher', 'epochs'): (1, 'at least 1')}
     metric = 'entity_f1'
     select = 'valid_entity_f1'
     kind, teacher_inputs = 'ner', TEACHER_INPUTS
@@ -98,21 +99,26 @@ def data(self:NER) -> dict:
     "Training sentences (sampled to n_train; `rest`: those not drawn), valid, test, unlabelled ones, tag and POS names"
     def read():
         d = self.data_config()
-        train = read_conll(d.train, d.scheme)
-        pick, rest = sample_split(len(train), d.n_train, d.sample_seed, 'sentences', d.train)
-        train = train.subset(pick)
+        full = read_conll(d.train, d.scheme)
+        pick, rest = sample_split(len(full), d.n_train, d.sample_seed, 'sentences', d.train)
+        train = full.subset(pick)
         names = train.tag_names()
         valid = read_conll(d.valid, d.scheme, tag_names=names)
         test = read_conll(d.test, d.scheme, tag_names=names) if d.test else None
         unl = None
-        if d.unlabelled:
-            u = read_conll(d.unlabelled, d.scheme)
+        if d.unlabelled and d.rest_unlabelled:
+            raise ConfigError("[data] unlabelled and rest_unlabelled are both set: give one source of unlabelled sentences")
+        if d.unlabelled or (d.rest_unlabelled and rest):
+            u = read_conll(d.unlabelled, d.scheme) if d.unlabelled else full.subset(rest[:None if d.rest_unlabelled < 0 else d.rest_unlabelled])
             unl = Conll(u.tokens, u.pos if train.pos is not None else None, [['O'] * len(s) for s in u.tokens], u.path)
         pos_names = sorted({p for s in train.pos for p in s}) if train.pos is not None else None
         return dict(train=train, valid=valid, test=test, unlabelled=unl, names=names, pos_names=pos_names, rest=rest)
     return self.memo('data', read)
 
 # %% ../nbs/05d_ner_app.ipynb #bab05e38
+@patch
+def n_labelled(self:NER) -> int: return len(self.data()['train'].tokens)
+
 @patch
 def vocab(self:NER) -> WordVocab:
     def make():

@@ -43,6 +43,7 @@ class TextData:
     n_train:int = 0 # a seeded sample of this many labelled training rows (0: all)
     sample_seed:int = 0 # seed of that sample
     unlabelled:str = '' # optional .txt file of unlabelled texts (one per line): extra transfer data that only KD sets train on
+    rest_unlabelled:int = 0 # with n_train: this many training rows not drawn (in file order; -1: all) join the unlabelled texts
     batch_size:int = 32
     max_len:int = 128 # tokens kept per text
     n_copies:int = 1 # augmented copies of each training text in the transfer set (DA)
@@ -96,7 +97,7 @@ class TextClassification(HFTeacherApp):
     choices = {('model', 'kind'): ('bilstm', 'hf')}
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
-               ('model', 'hidden'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1'),
+               ('data', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'), ('model', 'hidden'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1'),
                ('teacher', 'lr'): (0, '0 (automatic) or positive'), ('teacher', 'batch_size'): (1, 'at least 1')}
     kind = 'text'
     teacher_inputs = {'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask'}
@@ -118,7 +119,7 @@ def examples(self:TextClassification) -> dict:
         if not texts: raise ValueError(f"{d.train} has no examples (a header line and nothing else?): the training "
                                        "file must hold labelled rows")
         pick, rest = sample_split(len(texts), d.n_train, d.sample_seed, 'rows', d.train)
-        texts, labels = [texts[i] for i in pick], [labels[i] for i in pick]
+        all_texts, texts, labels = texts, [texts[i] for i in pick], [labels[i] for i in pick]
         if len(set(labels)) < 2: raise ValueError(f"{d.train}: the training rows hold a single class "
                                                   f"({next(iter(lm))!r}); a classifier needs two or more")
         ex = dict(texts=texts, labels=labels, label_map=lm, n_classes=len(lm), rest=rest)   # rest: rows not drawn
@@ -127,10 +128,14 @@ def examples(self:TextClassification) -> dict:
         ex['valid'] = read_examples(d.valid, **kw, label_map=lm, unseen=unseen)[:2]
         ex['test'] = read_examples(d.test, **kw, label_map=lm, unseen=unseen)[:2] if d.test else None
         ex['unlabelled'] = _read_lines(d.unlabelled) if d.unlabelled else []
+        if d.rest_unlabelled: ex['unlabelled'] += [all_texts[i] for i in rest[:None if d.rest_unlabelled < 0 else d.rest_unlabelled]]
         return ex
     return self.memo('examples', read)
 
 # %% ../nbs/05b_text_classification.ipynb #032e1ded
+@patch
+def n_labelled(self:TextClassification) -> int: return len(self.examples()['texts'])
+
 @patch
 def vocab(self:TextClassification):
     "The student's vocabulary: words of the training (and unlabelled) texts, or the Hugging Face student's tokenizer"

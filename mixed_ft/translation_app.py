@@ -291,6 +291,8 @@ def strategies(self:Translation, parts, model) -> Mix:
 
 # %% ../nbs/05h_translation_app.ipynb #a213cb92
 @patch
+def n_labelled(self:Translation) -> int: return len(self.pairs()['train'][0])
+@patch
 def metrics(self:Translation): return [Loss(), TranslationScores(self.vocab())]
 @patch
 def extra_metrics(self:Translation):
