@@ -25,10 +25,11 @@ no labelled test split, so its 872 dev sentences are split in two seeded halves,
 
 Every finished run is kept in benchmarks/.cache/runs.jsonl (teachers and caches too), so a stopped run resumes where
 it was, across sessions, and a rerun only redraws the report. Writes benchmarks/results/budget_<app>.json (or
-budget_<app>_quick.json), the ablation folder benchmarks/results/budget_<app>/ (ablation.md, curve.png, frontier.png)
-and a section of benchmarks/BENCHMARKS.md.
+budget_<app>_quick.json), budget_<app>_curve.png and budget_<app>_frontier.png (equal steps), the learning curve's
+ablation folder benchmarks/results/budget_<app>/ (ablation.md per size, curve.png, frontier.png) and a section of
+benchmarks/BENCHMARKS.md.
 """
-import argparse, json, math, os, platform, random, statistics, time
+import argparse, json, math, os, platform, random, shutil, time
 from pathlib import Path
 
 import torch
@@ -45,23 +46,25 @@ RESULTS = ROOT/'benchmarks'/'results'
 GOALS = {'text-classification': 2.0, 'ner': 3.0, 'translation': 2.0}   # DA+TA+KD - plain at equal steps, full data
 
 # per application: full and quick settings. n: the "full data" labelled size (0: all); sizes: the curve's smaller ones
-SETTINGS = {   # eval_every and max_steps in optimizer steps, the same at every labelled-set size
+QUICK_CURVE = ['plain', 'KD', 'DA+TA+KD']   # --quick: the learning curve for these sets only
+SETTINGS = {   # eval_every, min_steps and max_steps in optimizer steps, the same at every labelled-set size
     'text-classification': {
         'full': dict(n=0, sizes=[500, 2000, 8000], seeds=[0, 1, 2], batch=64, teacher_epochs=3, patience=5, eval_every=100,
-                     max_steps=5000, rest=20000),
-        'quick': dict(n=2000, sizes=[250, 1000], seeds=[0], batch=32, teacher_epochs=1, patience=3, eval_every=25,
-                      max_steps=600, rest=1000)},
+                     max_steps=5000, min_steps=300, rest=20000),
+        'quick': dict(n=2000, sizes=[250], seeds=[0], batch=32, teacher_epochs=1, patience=2, eval_every=30,
+                      max_steps=300, min_steps=90, rest=1000, curve_sets=QUICK_CURVE)},
     'ner': {
         'full': dict(n=0, sizes=[500, 2000], seeds=[0, 1, 2], batch=32, teacher_epochs=3, patience=5, eval_every=100,
-                     max_steps=8000, rest=3000),
-        'quick': dict(n=1000, sizes=[250], seeds=[0], batch=32, teacher_epochs=2, patience=3, eval_every=25,
-                      max_steps=600, rest=500)},
+                     max_steps=8000, min_steps=500, rest=3000),
+        'quick': dict(n=500, sizes=[150], seeds=[0], batch=32, teacher_epochs=3, patience=2, eval_every=30,
+                      max_steps=300, min_steps=120, rest=500, n_dev=600, curve_sets=QUICK_CURVE)},
     'translation': {
-        'full': dict(n=0, sizes=[5000], seeds=[0, 1, 2], batch=64, patience=4, eval_every=150, max_steps=6000, rest=0,
+        'full': dict(n=0, sizes=[5000], seeds=[0, 1, 2], batch=64, patience=4, eval_every=150, max_steps=6000, min_steps=600, rest=0,
                      n_valid=500, vocab=8000, lr=2e-3, kd_beam=4,
                      student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512),
                      teacher=dict(d_model=256, heads=4, enc_layers=3, dec_layers=3, ff=1024, epochs=5, lr=1.5e-3)),
-        'quick': dict(n=2000, sizes=[500], seeds=[0], batch=64, patience=3, eval_every=30, max_steps=400, rest=0,
+        'quick': dict(n=1500, sizes=[500], seeds=[0], batch=64, patience=2, eval_every=30, max_steps=300, min_steps=90, rest=0,
+                      curve_sets=QUICK_CURVE,
                       n_valid=100, vocab=4000, lr=2e-3, kd_beam=2,
                       student=dict(d_model=128, heads=4, enc_layers=2, dec_layers=2, ff=512, beam=2),
                       teacher=dict(d_model=192, heads=4, enc_layers=2, dec_layers=2, ff=768, epochs=3, lr=2e-3))},
@@ -80,6 +83,17 @@ def sst2_dev_halves() -> tuple[Path, Path]:
     return a, b
 
 
+def conll_dev(n:int|None) -> Path:
+    "CoNLL-2003's dev file, or (--quick) its first `n` sentences written once to the cache: cheaper evaluations"
+    dev = DATA/'conll2003'/'dev.txt'
+    if not n: return dev
+    out = CACHE/f'conll_dev_{n}.txt'
+    if not out.exists():
+        blocks = [b for b in dev.read_text().split('\n\n') if b.strip() and not b.startswith('-DOCSTART-')]
+        out.write_text('\n\n'.join(blocks[:n]) + '\n')
+    return out
+
+
 def make_app(name:str, c:dict, ablate_cfg:dict):
     "The application on its data set, with the benchmark's sizes and an [ablate] section"
     common = dict(output=dict(work_dir=str(CACHE)), ablate=dict(sets=list(ABLATION_SETS), seeds=c['seeds'], **ablate_cfg))
@@ -93,7 +107,7 @@ def make_app(name:str, c:dict, ablate_cfg:dict):
     if name == 'ner':
         from mixed_ft.ner_app import NER
         d = DATA/'conll2003'
-        return NER(NER.config(data=dict(train=str(d/'train.txt'), valid=str(d/'dev.txt'), test=str(d/'test.txt'), n_train=c['n'],
+        return NER(NER.config(data=dict(train=str(d/'train.txt'), valid=str(conll_dev(c.get('n_dev'))), test=str(d/'test.txt'), n_train=c['n'],
                                         batch_size=c['batch']),
                               teacher=dict(epochs=c['teacher_epochs']), **common))
     if name == 'translation':
@@ -119,7 +133,7 @@ def main():
     c = SETTINGS[a.app]['quick' if a.quick else 'full']
     CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    conv_cfg = dict(budget='converge', patience=c['patience'], max_steps=c['max_steps'], eval_every=c['eval_every'])
+    conv_cfg = dict(budget='converge', patience=c['patience'], max_steps=c['max_steps'], min_steps=c['min_steps'], eval_every=c['eval_every'])
 
     print(f"[1/3] converge on the full data ({c['n'] or 'all'} labelled examples)", flush=True)
     app = make_app(a.app, c, conv_cfg)
@@ -135,12 +149,13 @@ def main():
     print(f"[3/3] learning curve at {c['sizes']} and the full data, converged" +
           (f", KD sets also with {c['rest']:,} unlabelled rows" if c['rest'] else ''), flush=True)
     curve = ablate(make_app(a.app, c, dict(conv_cfg, n_train=[*c['sizes'], c['n']], rest_unlabelled=c['rest'])),
-                   out=RESULTS/f"budget_{a.app}{'_quick' if a.quick else ''}")
+                   sets=c.get('curve_sets', list(ABLATION_SETS)), out=RESULTS/f"budget_{a.app}{'_quick' if a.quick else ''}")
 
     teacher = pct(conv['info']['teacher_score'], P)
     cs = conv['summary']
-    gap = ((cs['DA+TA+KD']['mean'] - cs['plain']['mean']) / (conv['info']['teacher_score'] - cs['plain']['mean'])
-           if conv['info']['teacher_score'] is not None and conv['info']['teacher_score'] != cs['plain']['mean'] else None)
+    t_sc = conv['info']['teacher_score']   # no gap to close when the teacher is no better than plain
+    better = t_sc is not None and (t_sc > cs['plain']['mean'] if conv['higher'] else t_sc < cs['plain']['mean'])
+    gap = (cs['DA+TA+KD']['mean'] - cs['plain']['mean']) / (t_sc - cs['plain']['mean']) if better else None
     eqs = {}
     for s, r in eq['summary'].items():
         d = r.get('diff')
@@ -162,7 +177,8 @@ def main():
         app=a.app, quick=a.quick, metric=metric, percent_scale=True,
         machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
         setup=dict(n_labelled=info.get('n_labelled', info.get('n_train')), seeds=c['seeds'], batch=c['batch'], eval_every=every,
-                   patience=c['patience'], max_steps=c['max_steps'], sizes=c['sizes'], rest_unlabelled=c['rest']),
+                   patience=c['patience'], min_steps=c['min_steps'], max_steps=c['max_steps'], sizes=c['sizes'], rest_unlabelled=c['rest'],
+                   curve_sets=c.get('curve_sets', list(ABLATION_SETS))),
         equal_steps=dict(steps=steps, sets=eqs, frontier=eq['frontier']),
         converge=dict(teacher=teacher, gap_closed=gap,
                       sets={s: dict(mean=pct(r['mean'], P), std=pct(r['std'], P), seeds=[pct(x, P) for x in r['scores']],
@@ -181,7 +197,8 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"budget_{a.app}{'_quick' if a.quick else ''}"
     (RESULTS/f'{stem}.json').write_text(json.dumps(res, indent=2))
-    plot_frontier(eq['summary'], eq['info']['teacher_cost_s'], metric, RESULTS/stem/'frontier_equal_steps.png', P, eq['higher'])
+    plot_frontier(eq['summary'], eq['info']['teacher_cost_s'], metric, RESULTS/f'{stem}_frontier.png', P, eq['higher'])
+    shutil.copy(RESULTS/stem/'curve.png', RESULTS/f'{stem}_curve.png')   # beside the JSON, where BENCHMARKS.md and the docs link them
     write_markdown(res, conv, eq, curve, stem)
     print(json.dumps({k: res[k] for k in ('equal_steps', 'converge', 'curve', 'label_efficiency', 'frontier', 'goals')}, indent=2))
 
@@ -194,7 +211,7 @@ def write_markdown(res, conv, eq, curve, stem):
              f"Command: `{res['command']}` — {res['machine']}; {res['wall_s'] / 60:.0f} min (runs read back from the cache cost nothing)." +
              (" **Quick setting: a smoke run of the protocol, one seed, small data — not the figures the goals are about.**" if res['quick'] else ''), "",
              f"Protocols: **converge** — each run stops {st['patience']} evaluations after its best on the validation split "
-             f"(every {st['eval_every']} steps for every set, at most {st['max_steps']} steps), best evaluation reported; "
+             f"(every {st['eval_every']} steps for every set, not before step {st['min_steps']}, at most {st['max_steps']} steps), best evaluation reported; "
              f"**equal steps** — every set exactly {es['steps']} optimizer steps (plain's steps to its best evaluation under converge), "
              f"batches of {st['batch']}; **curve** — converge at each labelled-set size. Scores: {res['metric']} (0–100), seeds {st['seeds']}.", "",
              f"### Equal optimizer steps ({es['steps']} steps)", "",
@@ -206,7 +223,7 @@ def write_markdown(res, conv, eq, curve, stem):
              cost_table(conv['summary'], conv['info']['teacher_cost_s'], conv['higher']), "",
              "### Learning curve (converged; labels saved = how many times fewer labels than plain for plain's score)", "",
              curve_table(curve), "",
-             f"![curve](results/{stem}/curve.png) ![frontier](results/{stem}/frontier_equal_steps.png)", "",
+             f"![learning curve](results/{stem}_curve.png) ![cost frontier at equal steps](results/{stem}_frontier.png)", "",
              "Goals: " + '; '.join(f"{k}: {'met' if v else 'missed'}" for k, v in res['goals'].items()) + '.']
     update_section(stem, '\n'.join(lines))
 

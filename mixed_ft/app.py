@@ -73,6 +73,7 @@ class AblateConfig:
     budget:str = 'epochs' # what every run is given: epochs ([trainer] epochs), steps (exactly `steps` optimizer steps) or converge (early stopping on the selection metric)
     steps:int = 0 # budget = steps: optimizer steps per run (0: [trainer] epochs of the plain set's steps)
     patience:int = 3 # budget = converge: evaluations without improvement before a run stops
+    min_steps:int = 0 # budget = converge: no run stops before this many steps (small data: the score may sit at 0 for a while)
     max_epochs:int = 50 # budget = converge: the most steps a run may take, in epochs of the plain set
     max_steps:int = 0 # budget = converge: the most steps a run may take (0: max_epochs of the plain set); use it with small labelled sets
     eval_every:int = 0 # budget = steps or converge: evaluate every N optimizer steps (0: once per epoch of the plain set, the same steps for every set)
@@ -272,7 +273,7 @@ MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'):
            ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
            ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'),
            ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number'),
-           ('ablate', 'steps'): (0, '0 ([trainer] epochs of the plain set) or a positive number'), ('ablate', 'patience'): (1, 'at least 1'),
+           ('ablate', 'steps'): (0, '0 ([trainer] epochs of the plain set) or a positive number'), ('ablate', 'patience'): (1, 'at least 1'), ('ablate', 'min_steps'): (0, '0 or a positive number'),
            ('ablate', 'max_epochs'): (1, 'at least 1'), ('ablate', 'max_steps'): (0, '0 (max_epochs) or a positive number'), ('ablate', 'eval_every'): (0, '0 (each epoch of the plain set) or a positive number'),
            ('ablate', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number')}
 PATH_KEYS = (('output', 'dir'), ('output', 'work_dir'), ('ablate', 'out'))

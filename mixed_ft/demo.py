@@ -144,6 +144,7 @@ class Digits(Application):
         teacher = self.teacher() if 'KD' in parts else None
         return digits_strategies(parts, model.feat_dim, teacher, s.alpha, s.temperature,
                                  s.rotation_weight)
+    def n_labelled(self): return len(self.splits()[0])
     def info(self):
         tr, _, te = self.splits()
         return dict(n_train=len(tr), n_test=len(te), student_params=n_params(self.student()),

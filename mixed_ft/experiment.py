@@ -93,7 +93,8 @@ def budget_plan(app:Application) -> dict:
     if a.budget == 'steps':
         steps = a.steps or t.epochs * spe
         return dict(budget='steps', max_steps=steps, eval_every=min(every, steps))
-    return dict(budget='converge', max_steps=a.max_steps or a.max_epochs * spe, eval_every=every, patience=a.patience)
+    return dict(budget='converge', max_steps=a.max_steps or a.max_epochs * spe, eval_every=every, patience=a.patience,
+                **({'min_steps': a.min_steps} if a.min_steps else {}))
 
 class CountSeen(Callback):
     "Count the training examples (rows of the batches) a run has seen"
@@ -261,7 +262,7 @@ def finished_run(app:Application, name:str, seed:int,
     done = read_runs(log) if done is None else done
     if key in done and not again: return done[key]
     seen = CountSeen()
-    stop = ([EarlyStopping(app.select or f'valid_{app.metric}', app.select_mode, patience=plan['patience'])]
+    stop = ([EarlyStopping(app.select or f'valid_{app.metric}', app.select_mode, patience=plan['patience'], min_steps=plan.get('min_steps', 0))]
             if plan['budget'] == 'converge' else [])
     tr = build_trainer(app, name, seed, callbacks=[*callbacks, seen, *stop], progress=False,
                        max_steps=plan.get('max_steps'), eval_every=plan.get('eval_every'))
@@ -310,6 +311,7 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
                 teacher_score=t_res.get(metric),
                 teacher_scores={k: v for k, v in t_res.items() if isinstance(v, (int, float))},
                 majority_rate=t_res.get('majority_rate', runs[0].get('majority_rate')), **app.info())
+    if t_res and info.get('teacher_s') is None: info['teacher_s'] = getattr(app, 'teacher_s', None)   # `teacher_once` keeps it
     info['teacher_cost_s'] = teacher_cost(info) if t_res else 0.
     higher = app.select_mode != 'min'
     front = frontier(summary, info['teacher_cost_s'], higher)

@@ -397,9 +397,11 @@ class GradClip(Callback):
 
 # %% ../nbs/04_train.ipynb #0f128293
 class EarlyStopping(Callback):
-    "Stop when `monitor` has not improved for `patience` evaluations"
+    "Stop when `monitor` has not improved for `patience` evaluations (and not before step `min_steps`)"
     order = 10
-    def __init__(self, monitor:str='valid_accuracy', mode:str='max', patience:int=3, min_delta:float=0.):
+    def __init__(self, monitor:str='valid_accuracy', mode:str='max', patience:int=3, min_delta:float=0.,
+                 min_steps:int=0, # never stop before this optimizer step: a model whose score sits at 0 while it starts learning is not done
+                ):
         store_attr(); self.best, self.wait = None, 0
     def after_eval(self, tr):
         v = tr.eval_results.get(self.monitor)
@@ -408,7 +410,7 @@ class EarlyStopping(Callback):
         if better: self.best, self.wait = v, 0
         else:
             self.wait += 1
-            if self.wait >= self.patience: tr.should_stop = True
+            if self.wait >= self.patience and tr.step >= self.min_steps: tr.should_stop = True
     def state_dict(self): return dict(best=self.best, wait=self.wait)
     def load_state_dict(self, sd): self.best, self.wait = sd['best'], sd['wait']
 

@@ -170,3 +170,27 @@ def test_train_translation_from_a_config(cli_env, tmp_path):
     assert r.returncode == 1 and 'has 30 sentences and' in r.stderr and 'has 29' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
     r = run(['train', '--example', 'translation'], cli_env)
     assert r.returncode == 0 and tomllib.loads(r.stdout)['strategies']['kd'] == 'both'
+
+
+def test_ablate_budgets_equal_steps_and_converge(cli_env, tmp_path):
+    "`[ablate] budget = \"steps\"`: every set the same optimizer steps, though DA's transfer set holds 3x the rows; `--budget converge`: early stopping stops"
+    import random
+    rng = random.Random(0)
+    rows = [(f"the {rng.choice(['film', 'story', 'cast'])} was {w} {rng.choice(['today', 'again', 'here'])}", int(w in ('good', 'great', 'fine')))
+            for w in (rng.choice(['good', 'great', 'fine', 'bad', 'dull', 'poor']) for _ in range(96))]
+    (tmp_path/'train.tsv').write_text('label\tsentence\n' + ''.join(f'{y}\t{t}\n' for t, y in rows))
+    (tmp_path/'dev.tsv').write_text('label\tsentence\n' + ''.join(f'{y}\t{t}\n' for t, y in rows[:32]))
+    (tmp_path/'grid.toml').write_text('app = "text-classification"\n[data]\ntrain = "train.tsv"\nvalid = "dev.tsv"\nbatch_size = 16\nn_copies = 2\n'
+                                      '[teacher]\nepochs = 1\n[trainer]\nlr = 3e-3\n'
+                                      '[ablate]\nsets = ["plain", "DA", "DA+TA+KD"]\nseeds = [0]\nbudget = "steps"\nsteps = 15\n'
+                                      'patience = 1\neval_every = 3\nmax_steps = 300\nout = "grid"\n')
+    r = run(['ablate', 'grid.toml'], cli_env, cwd=tmp_path)   # progress bars on
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    runs = json.loads((tmp_path/'grid'/'ablation.json').read_text())['runs']
+    assert [(x['set'], x['steps'], x['examples']) for x in runs] == [(s, 15, 15 * 16) for s in ('plain', 'DA', 'DA+TA+KD')]
+    assert '| optimizer steps | examples seen |' in r.stdout and (tmp_path/'grid'/'frontier.png').exists()
+    r = run(['ablate', 'grid.toml', '--budget', 'converge', '--out', 'conv', '--no-progress'], cli_env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = json.loads((tmp_path/'conv'/'ablation.json').read_text())['runs']
+    for x in runs:   # stopped one evaluation (3 steps) after its best, long before the cap
+        assert x['steps'] == x['best_step'] + 3 and x['steps'] < 300, x
