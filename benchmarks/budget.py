@@ -57,7 +57,7 @@ SETTINGS = {   # eval_every, min_steps and max_steps in optimizer steps, the sam
         'full': dict(n=0, sizes=[500, 2000], seeds=[0, 1, 2], batch=32, teacher_epochs=3, patience=5, eval_every=100,
                      max_steps=8000, min_steps=500, rest=3000),
         'quick': dict(n=500, sizes=[150], seeds=[0], batch=32, teacher_epochs=3, patience=2, eval_every=30,
-                      max_steps=300, min_steps=120, rest=500, n_dev=600, curve_sets=QUICK_CURVE)},
+                      max_steps=240, min_steps=90, rest=500, n_dev=600, curve_sets=QUICK_CURVE)},
     'translation': {
         'full': dict(n=0, sizes=[5000], seeds=[0, 1, 2], batch=64, patience=4, eval_every=150, max_steps=6000, min_steps=600, rest=0,
                      n_valid=500, vocab=8000, lr=2e-3, kd_beam=4,

@@ -415,6 +415,7 @@ def plot_label_curve(curve:dict, metric:str='accuracy', path=None, percent:bool=
             ax.plot(ns, [k * y for y in curve['sets_unlabelled'][name]], 'o--', color=f'C{i % 10}', label=f'{name} + unlabelled rest')
     ax.set(xscale='log', xlabel='labelled training examples', ylabel=f"{metric}{' (%)' if percent else ''}",
            title='learning curves (mean over seeds)')
+    ax.set_xticks(ns, [f'{n:,}' for n in ns]); ax.minorticks_off()   # the sizes measured, written out
     ax.legend(fontsize=8); fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=120)
     return fig

@@ -25,7 +25,7 @@ SITE_URL = 'https://mixed-ft.github.io/mixed_ft/'
 NEEDS_DATA = {'06_sst2': 'sst2/train.tsv'}
 # the sidebar's groups, by the notebooks' numeric prefixes
 GROUPS = [('Foundations', ('00',)), ('Strategies', ('01', '02', '03')), ('Training and experiments', ('04',)),
-          ('Applications', ('05',)), ('Tutorials', ('06', '07')), ('Reference', ('09', '10', '11'))]
+          ('Applications', ('05',)), ('Tutorials', ('06', '07', '08')), ('Reference', ('09', '10', '11'))]
 
 def page_name(nb: Path) -> str:
     "The page a notebook becomes: nbdev's rule, numeric prefix dropped (`03_distill` -> `distill`)"
