@@ -6,7 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/app.html.md"""
 
 # %% ../nbs/04b_app.ipynb #7b9a4480
 from __future__ import annotations
-import copy, difflib, importlib, importlib.metadata, json, logging, os, time, typing
+import copy, difflib, importlib, importlib.metadata, json, logging, os, textwrap, time, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -24,16 +24,31 @@ from .threads import thread_policy
 from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
 # %% auto #0
-__all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'StrategiesConfig',
-           'TrainerConfig', 'OutputConfig', 'AblateConfig', 'RunConfig', 'Mix', 'Application', 'register_app',
-           'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config', 'read_toml', 'resolve_path',
-           'resolve_paths', 'load_config', 'example_config', 'app_description', 'describe_apps', 'trainer_callbacks',
-           'build_trainer', 'selected', 'report', 'score_model', 'teacher_scores']
+__all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'MEMBERS', 'NoOptions', 'Tunable',
+           'tunable', 'StrategiesConfig', 'TrainerConfig', 'OutputConfig', 'AblateConfig', 'TuneConfig', 'RunConfig',
+           'Mix', 'Application', 'register_app', 'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config',
+           'read_toml', 'resolve_path', 'resolve_paths', 'load_config', 'Dim', 'search_space', 'example_config',
+           'config_toml', 'app_description', 'describe_apps', 'trainer_callbacks', 'build_trainer', 'selected',
+           'report', 'score_model', 'teacher_scores']
 
 # %% ../nbs/04b_app.ipynb #61a94846
 @dataclass
 class NoOptions:
     "A section an application has no keys for"
+
+@dataclass(frozen=True)
+class Tunable:
+    "Where `mixed-ft tune` may move a config key: from `low` to `high` (on a log scale with `log`), or among `choices`"
+    low:float|None = None
+    high:float|None = None
+    log:bool = False
+    choices:tuple = ()
+    relative:bool = False # low and high are factors of the configured value (a learning rate: 1/3 to 3 times the config's)
+
+def tunable(default, low=None, high=None, log:bool=False, choices:tuple=(), relative:bool=False):
+    "A config field with `default` that `mixed-ft tune` searches: a range (whole numbers when the field is an int) or choices"
+    if not choices and (low is None or high is None or low > high): raise ValueError(f"tunable({default!r}): give low <= high, or choices")
+    return field(default=default, metadata={'tune': Tunable(low, high, log, tuple(choices), relative)})
 
 @dataclass
 class StrategiesConfig:
@@ -42,7 +57,7 @@ class StrategiesConfig:
 @dataclass
 class TrainerConfig:
     epochs:int = 80
-    lr:float = 1e-2
+    lr:float = tunable(1e-2, 1/3, 3, log=True, relative=True) # peak learning rate (mixed-ft tune searches 1/3 to 3 times it)
     weight_decay:float = 0.01
     lr_schedule:str = 'linear' # linear, cosine or constant, after warmup
     warmup:float = 0.05 # steps, or a fraction of all steps when < 1
@@ -80,7 +95,19 @@ class AblateConfig:
     n_train:list = field(default_factory=list) # labelled-set sizes of a learning curve: the grid runs at each (0: all; empty: [data] n_train only)
     rest_unlabelled:int = 0 # with n_train: also run the KD sets with this many training rows not drawn as unlabelled transfer data (-1: all)
 
-SECTIONS = ('data', 'model', 'teacher', 'strategies', 'trainer', 'output', 'ablate')
+@dataclass
+class TuneConfig:
+    trials:int = 30 # trials of the study, all its workers together (finished, pruned or failed)
+    timeout:float = 0. # stop starting trials after this many seconds (0: no limit)
+    seed:int = 0 # seed of the TPE sampler (a worker that joins or resumes a study adds the number of trials it finds)
+    pruner:str = 'median' # stop an unpromising trial at an evaluation: median, hyperband or none
+    storage:str = '' # the study's database URL: sqlite:///path.db, postgresql://..., mysql+pymysql://... (empty: tune.db in [tune] out)
+    study:str = '' # the study's name in that database (empty: the application's name)
+    out:str = 'tune_out' # folder for tune.md, tune.json, best.toml and the plots; relative to the config file's folder
+    final_seeds:list = field(default_factory=list) # retrain the best config, the default DA+TA+KD and plain with these seeds; report them on the test split
+    space:dict = field(default_factory=dict) # [tune.space]: narrow a key (name = [low, high], or a list of choices) or fix it (name = value); mixed-ft tune --space lists the names
+
+SECTIONS = ('data', 'model', 'teacher', 'strategies', 'trainer', 'output', 'ablate', 'tune')
 
 @dataclass
 class RunConfig:
@@ -93,6 +120,7 @@ class RunConfig:
     trainer:Any = None
     output:Any = None
     ablate:Any = None
+    tune:Any = None
 
 # %% ../nbs/04b_app.ipynb #67a4f0bb
 class Mix(NamedTuple):
@@ -129,7 +157,7 @@ class Application:
     def config(cls, **sections:dict) -> RunConfig:
         "The default config of this application, with keys of `sections` (dicts) set on top"
         secs = dict(data=cls.Data(), model=cls.Model(), teacher=cls.Teacher(), strategies=cls.Strategies(),
-                    trainer=TrainerConfig(), output=OutputConfig(dir=f'runs/{cls.name}'), ablate=AblateConfig())
+                    trainer=TrainerConfig(), output=OutputConfig(dir=f'runs/{cls.name}'), ablate=AblateConfig(), tune=TuneConfig())
         for over in (cls.defaults, sections):
             for sec, vals in over.items():
                 for k, v in vals.items():
@@ -268,15 +296,17 @@ class ConfigError(ValueError):
     "A config file that cannot be used as written"
 
 CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_schedule'): ('linear', 'cosine', 'constant'),
-           ('trainer', 'parallel'): ('ddp', 'fsdp'), ('ablate', 'budget'): ('epochs', 'steps', 'converge')}
+           ('trainer', 'parallel'): ('ddp', 'fsdp'), ('ablate', 'budget'): ('epochs', 'steps', 'converge'),
+           ('tune', 'pruner'): ('median', 'hyperband', 'none')}
 MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'): (1, 'at least 1'),
            ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
            ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'),
            ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number'),
            ('ablate', 'steps'): (0, '0 ([trainer] epochs of the plain set) or a positive number'), ('ablate', 'patience'): (1, 'at least 1'), ('ablate', 'min_steps'): (0, '0 or a positive number'),
            ('ablate', 'max_epochs'): (1, 'at least 1'), ('ablate', 'max_steps'): (0, '0 (max_epochs) or a positive number'), ('ablate', 'eval_every'): (0, '0 (each epoch of the plain set) or a positive number'),
-           ('ablate', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number')}
-PATH_KEYS = (('output', 'dir'), ('output', 'work_dir'), ('ablate', 'out'))
+           ('ablate', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'),
+           ('tune', 'trials'): (1, 'at least 1'), ('tune', 'timeout'): (0, '0 (no limit) or a positive number of seconds')}
+PATH_KEYS = (('output', 'dir'), ('output', 'work_dir'), ('ablate', 'out'), ('tune', 'out'))
 
 def _closest(name, options):
     m = difflib.get_close_matches(name, options, n=1)
@@ -365,10 +395,48 @@ def load_config(path, app:str|None=None) -> RunConfig:
 # %% ../nbs/04b_app.ipynb #6024d6ef
 def _toml_value(v) -> str:
     if isinstance(v, bool): return str(v).lower()
-    return json.dumps(v)  # strings, numbers and lists of them are written alike in JSON and TOML
+    if isinstance(v, dict):   # an inline table: {alpha = [0.3, 0.7], KD = true}
+        return '{' + ', '.join(f"{k if k.replace('_', '').isalnum() else json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + '}'
+    if isinstance(v, list): return '[' + ', '.join(map(_toml_value, v)) + ']'
+    return json.dumps(v)  # strings and numbers are written alike in JSON and TOML
+
+@dataclass(frozen=True)
+class Dim:
+    "One dimension of a search space: the config key it sets, and the values it takes"
+    name:str # its name in [tune.space] and in the study
+    section:str
+    key:str
+    kind:str # float, int, bool (a strategy's membership) or choice
+    low:float|None = None
+    high:float|None = None
+    log:bool = False
+    choices:tuple = ()
+    def describe(self) -> str:
+        if self.kind == 'bool': return f"{self.name} (on/off)"
+        if self.kind == 'choice': return f"{self.name} ({' | '.join(map(str, self.choices))})"
+        return f"{self.name} ({self.low:.3g} to {self.high:.3g}{', log' if self.log else ''})"
+
+MEMBERS = ('DA', 'TA', 'KD')
+
+def search_space(cfg:RunConfig) -> dict:
+    "What `mixed-ft tune` searches for `cfg`'s application: DA, TA and KD on or off, then every key declared `tunable` (a relative range around `cfg`'s value)"
+    space = {m: Dim(m, 'strategies', 'set', 'bool', choices=(False, True)) for m in MEMBERS}
+    for sec in SECTIONS:
+        obj = getattr(cfg, sec)
+        hints = typing.get_type_hints(type(obj))
+        for f in fields(obj):
+            t = f.metadata.get('tune')
+            if t is None: continue
+            if f.name in space: raise ValueError(f"{cfg.app}: two tunable keys are named {f.name!r} ([{space[f.name].section}] and [{sec}])")
+            if t.choices: space[f.name] = Dim(f.name, sec, f.name, 'choice', choices=t.choices); continue
+            v = getattr(obj, f.name)
+            if t.relative and not v > 0: raise ConfigError(f"[{sec}] {f.name} = {v!r}: mixed-ft tune searches around it, so it must be positive")
+            lo, hi = (t.low * v, t.high * v) if t.relative else (t.low, t.high)
+            space[f.name] = Dim(f.name, sec, f.name, 'int' if hints[f.name] is int else 'float', lo, hi, t.log)
+    return space
 
 def example_config(app:str|None=None) -> str:
-    "A TOML config for `app` (default: `DEFAULT_APP`) listing every key with its default and meaning"
+    "A TOML config for `app` (default: `DEFAULT_APP`) listing every key with its default and meaning, and the search space of `mixed-ft tune`"
     app = app or DEFAULT_APP
     cls = get_app(app)
     cfg = cls.config()
@@ -380,8 +448,21 @@ def example_config(app:str|None=None) -> str:
         lines.append(f"\n[{sec}]")
         if not fields(obj): lines.append(f"# (no keys for {app})")
         for f in fields(obj):
+            if (sec, f.name) == ('tune', 'space'): continue   # a table of its own, below
             doc = docs.get(f.name)
             lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}" + (f"  # {doc}" if doc else ''))
+    lines += ["\n# [tune.space]: what mixed-ft tune searches; narrow a key (alpha = [0.3, 0.7], kd_loss = [\"kl\", \"jsd\"]) or fix it (KD = true):",
+              *textwrap.wrap(', '.join(d.describe() for d in search_space(cfg).values()), 116, initial_indent='#   ', subsequent_indent='#   ')]
+    return '\n'.join(lines) + '\n'
+
+def config_toml(cfg:RunConfig, header:str='') -> str:
+    "`cfg` as a complete TOML config (every key of every section), after `header`'s lines as comments"
+    lines = [*(f"# {l}" for l in header.splitlines()), f'app = "{cfg.app}"']
+    for sec in SECTIONS:
+        obj = getattr(cfg, sec)
+        lines.append(f"\n[{sec}]")
+        lines += [f"{f.name} = {_toml_value(getattr(obj, f.name))}" for f in fields(obj) if (sec, f.name) != ('tune', 'space')]
+    if cfg.tune.space: lines += ['\n[tune.space]', *(f"{k} = {_toml_value(v)}" for k, v in cfg.tune.space.items())]
     return '\n'.join(lines) + '\n'
 
 def app_description(cls:type[Application]) -> str:

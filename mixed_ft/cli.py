@@ -7,7 +7,8 @@ Docs: https://mixed-ft.github.io/mixed_ft/cli.html.md"""
 # %% auto #0
 __all__ = ['DEMO_FILES', 'RUN_FILES', 'RUN_MARKERS', 'RESUME_FREE', 'COMMANDS', 'USER_ERRORS', 'keep_earlier', 'demo',
            'config_diff', 'last_checkpoint', 'prepare_output', 'ResumeNote', 'train_from_config', 'run_summary',
-           'train', 'override', 'ablate', 'confirm_default_grid', 'apps', 'predict', 'export', 'build_parser', 'main']
+           'train', 'override', 'ablate', 'confirm_default_grid', 'apps', 'predict', 'export', 'tune', 'build_parser',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #81d80e9e
 import argparse, contextlib, json, logging, os, shutil, signal, sys, tempfile, time, warnings
@@ -23,6 +24,7 @@ from .train import Callback, Checkpoint
 from .distributed import finish_distributed, full_state_dict
 from .app import *
 from .experiment import ablate as run_ablation, ablation_table, cost_table, curve_table
+from .tune import tune as run_tune, narrow, final_markdown
 from .export import export_folder, export_onnx, load as load_predictor
 
 # %% ../nbs/09_cli.ipynb #fb48e36b
@@ -78,7 +80,7 @@ def config_diff(saved:dict, cfg:dict) -> list[str]:
     "The keys (other than `RESUME_FREE`) whose values differ between the saved config and this one"
     a, b = _flat(saved), _flat(cfg)
     return [f"{k} (run: {a.get(k)!r}, config: {b.get(k)!r})" for k in sorted(set(a) | set(b))
-            if k not in RESUME_FREE and not k.startswith('ablate.') and a.get(k) != b.get(k)]
+            if k not in RESUME_FREE and not k.startswith(('ablate.', 'tune.')) and a.get(k) != b.get(k)]
 
 def last_checkpoint(out:Path) -> tuple[dict, Path]:
     "The newest readable checkpoint of a run folder: last.pt (or its .prev), or for an FSDP run the state in last.dcp (or its .prev)"
@@ -292,8 +294,39 @@ def export(model:str=None, # a run folder or its model/ folder
         print(f"{r['path']}: {r['mb']:.1f} MB; against PyTorch on {res['onnx']['n_check']} seeded inputs: largest logit difference "
               f"{r['max_abs_diff']:.2g}, argmax agrees on {100 * r['argmax_agree']:.1f}%")
 
+# %% ../nbs/09_cli.ipynb #24672976
+def tune(config:str=None, # TOML config of any application: [tune] says how to search, [ablate] budget what each trial gets (none: the default application)
+         trials:int=None, # trials of the study, all its workers together (default: [tune] trials)
+         timeout:float=None, # start no trial after this many seconds (default: [tune] timeout; 0: no limit)
+         resume:bool=False, # continue the study, or join it from another process (a second worker)
+         storage:str=None, # the study's database URL, e.g. sqlite:///tune.db or postgresql://host/db (default: [tune] storage; empty: tune.db in the tune folder)
+         study:str=None, # the study's name in that database (default: [tune] study; empty: the application's name)
+         final_seeds:str=None, # comma-separated seeds: retrain the best config, the default DA+TA+KD and plain, and report them on the test split
+         out:str=None, # the tune folder: tune.md, tune.json, best.toml, plots (default: [tune] out)
+         space:bool=False, # print the search space ([tune.space] applied) and stop
+         no_progress:bool=False, # hide the progress bar (the line per trial stays)
+        ):
+    "Search the strategy mix with Optuna: DA/TA/KD, their weights and rates, the learning rate; each trial at the [ablate] budget"
+    cfg = load_config(config) if config is not None else get_app(DEFAULT_APP).config()
+    override(cfg, {('tune', 'trials'): trials, ('tune', 'timeout'): timeout, ('tune', 'storage'): storage, ('tune', 'study'): study,
+                   ('tune', 'out'): out, ('tune', 'final_seeds'): final_seeds and _ints(final_seeds, 'final-seeds')})
+    dims, fixed = narrow(search_space(cfg), cfg.tune.space)
+    if space:
+        print(f"mixed-ft tune searches, for the {cfg.app} application:")
+        for d in dims.values(): print(f"  [{d.section}] {d.describe()}" if d.key != 'set' else f"  {d.describe()}")
+        if fixed: print('fixed by [tune.space]: ' + ', '.join(f"{k} = {v!r}" for k, v in fixed.items()))
+        return
+    app = get_app(cfg.app)(cfg, progress=not no_progress)
+    res = run_tune(app, resume=resume)
+    out_dir = Path(cfg.tune.out)
+    b = res['best']
+    print(f"\n{res['n_trials']} trials ({res['pruned']} pruned, {res['failed']} failed) in the study {res['study']!r} at {res['storage']}.")
+    if b: print(f"Best: trial {b['number']}, {b['set']}, {res['metric']} {b['value']:.4g}. Train it: mixed-ft train {out_dir/'best.toml'}")
+    if res.get('final'): print('\n' + final_markdown(res['final'], app.percent))
+    print(f"Saved {', '.join(sorted(p.name for p in out_dir.iterdir() if p.suffix in ('.md', '.json', '.toml', '.png')))} in {out_dir}.")
+
 # %% ../nbs/09_cli.ipynb #d4aa3952
-COMMANDS = {'demo': demo, 'train': train, 'ablate': ablate, 'predict': predict, 'export': export, 'apps': apps}
+COMMANDS = {'demo': demo, 'train': train, 'ablate': ablate, 'tune': tune, 'predict': predict, 'export': export, 'apps': apps}
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, ImportError, NonFiniteLossError, SaveError)
 
 def _add_args(p:argparse.ArgumentParser, f):

@@ -237,7 +237,7 @@ def run_key(app:Application, name:str, seed:int,
            ) -> str:
     "What a finished run depends on: application, set, seed, config (less where it is written and how spread), data and budget"
     cfg = asdict(app.cfg)
-    for k in ('output', 'ablate'): cfg.pop(k)
+    for k in ('output', 'ablate', 'tune'): cfg.pop(k)   # where it is written, how it is compared or searched
     cfg['strategies'].pop('set')
     cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way
     budget = '' if not plan or plan['budget'] == 'epochs' else '|' + ','.join(f"{k}={plan[k]}" for k in sorted(plan))

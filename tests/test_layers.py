@@ -9,7 +9,7 @@ PKG = ROOT/'mixed_ft'
 APPS = {name: ep.split(':')[0].split('.')[-1] for name, ep in
         tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['entry-points']['mixed_ft.apps'].items()}
 STRATEGIES = ('augment', 'augment_text', 'mix', 'tasks', 'distill')
-GENERIC = ('experiment', 'cli', 'train', 'app', 'kit', 'text_kit', 'core', 'metrics', 'io', 'distributed')
+GENERIC = ('experiment', 'tune', 'cli', 'train', 'app', 'kit', 'text_kit', 'core', 'metrics', 'io', 'distributed')
 
 
 def imports(mod:str) -> set[str]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import ROOT, mixed_ft_cmd, run_cli, run_main, sigint_default
+from mixed_ft.app import load_config
 
 MODES = ['piped', 'terminal']
 
@@ -129,7 +130,7 @@ def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
     toml = next(b for b in readme_blocks(('toml',)) if 'app = "text-classification"' in b)
     sh = next(b for b in readme_blocks(('sh',)) if 'mixed-ft train run.toml' in b)
     cmds = [line.split('#')[0].split() for line in sh.splitlines() if line.strip()]
-    assert cmds == [['mixed-ft', 'train', 'run.toml'], ['mixed-ft', 'ablate', 'run.toml']]
+    assert cmds == [['mixed-ft', 'train', 'run.toml'], ['mixed-ft', 'ablate', 'run.toml'], ['mixed-ft', 'tune', 'run.toml']]
     rng = random.Random(0)
     def sentence(y):
         w = rng.sample('the film plot actors music story was really quite a bit'.split(), 5)
@@ -160,3 +161,9 @@ def test_readme_text_classification_config_and_commands(tmp_path, cli_env):
     rc, out, err = run_cli(cmds[1][1:] + ['--seeds', '0'], cli_env, cwd=tmp_path)   # one seed: the README's grid at a smaller size
     assert rc == 0 and 'Traceback' not in err, err[-3000:]
     assert '| DA+TA+KD |' in out and re.search(r'teacher valid accuracy: \d+\.\d%', out), out
+    rc, out, err = run_cli(cmds[2][1:] + ['--trials', '3'], cli_env, cwd=tmp_path)   # three trials: the README's search, smaller
+    assert rc == 0 and 'Traceback' not in err, err[-3000:]
+    assert [l.split()[1] for l in out.splitlines() if l.startswith('trial ')] == ['0', '1', '2'], out
+    assert 'tune text-classification' in err                                       # the overall bar, drawn
+    best = load_config(tmp_path/'tune_out'/'best.toml')                            # a config mixed-ft reads as is
+    assert best.strategies.set == json.loads((tmp_path/'tune_out'/'tune.json').read_text())['best']['set']
