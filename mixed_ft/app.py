@@ -67,6 +67,7 @@ class TrainerConfig:
     compile:bool = False # torch.compile the model
     device:str = '' # empty: CUDA when present
     seed:int = 0
+    max_steps:int = 0 # a step budget: exactly this many optimizer steps, the schedule spanning them (0: epochs decide)
     eval_every:int = 0 # evaluate every N steps (0: after each epoch)
     early_stopping:int = 0 # patience in evaluations (0: off)
     parallel:str = 'ddp' # under torchrun: ddp (a model replica per process) or fsdp (parameters sharded; checkpoints as .dcp folders)
@@ -299,7 +300,7 @@ CHOICES = {('trainer', 'precision'): ('fp32', 'bf16', 'fp16'), ('trainer', 'lr_s
            ('trainer', 'parallel'): ('ddp', 'fsdp'), ('ablate', 'budget'): ('epochs', 'steps', 'converge'),
            ('tune', 'pruner'): ('median', 'hyperband', 'none')}
 MINIMUM = {('trainer', 'epochs'): (1, 'at least 1'), ('trainer', 'accum_steps'): (1, 'at least 1'),
-           ('trainer', 'lr'): (0, 'positive'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
+           ('trainer', 'lr'): (0, 'positive'), ('trainer', 'max_steps'): (0, '0 (epochs decide) or a positive number'), ('trainer', 'eval_every'): (0, '0 (each epoch) or a positive number'),
            ('trainer', 'early_stopping'): (0, '0 (off) or a positive number'),
            ('trainer', 'threads'): (0, '0 (automatic) or a positive number of threads'), ('output', 'every_steps'): (0, '0 or a positive number'),
            ('ablate', 'steps'): (0, '0 ([trainer] epochs of the plain set) or a positive number'), ('ablate', 'patience'): (1, 'at least 1'), ('ablate', 'min_steps'): (0, '0 or a positive number'),
@@ -486,7 +487,7 @@ def trainer_callbacks(t:TrainerConfig, monitor:str='valid_accuracy', mode:str='m
     return cbs
 
 def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=(), progress:bool|None=None, device:str|None=None,
-                  max_steps:int|None=None, # a step budget (`Trainer(max_steps=)`; None: [trainer] epochs)
+                  max_steps:int|None=None, # a step budget (`Trainer(max_steps=)`; None: [trainer] max_steps, or its epochs)
                   eval_every:int|None=None, # evaluate every N steps (None: [trainer] eval_every)
                  ) -> Trainer:
     "A `Trainer` for `app`'s student with the strategies of `parts` (a set of DA/TA/KD or a set name), seeded by `seed`"
@@ -500,13 +501,15 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
         raise TypeError(f"{type(app).__name__}.strategies returned {type(mix).__name__}: it must return "
                         "Mix(strategies, weights, weighting=None)")
     train_dl, valid_dl = app.loaders(parts)
-    callbacks = [*trainer_callbacks(t, app.select or f'valid_{app.metric}', app.select_mode), *([KeepBest(app.select, app.select_mode)] if app.select else []), *callbacks]
+    own = trainer_callbacks(t, app.select or f'valid_{app.metric}', app.select_mode)
+    if any(isinstance(c, EarlyStopping) for c in callbacks): own = [c for c in own if not isinstance(c, EarlyStopping)]   # a budget's replaces [trainer]'s
+    callbacks = [*own, *([KeepBest(app.select, app.select_mode)] if app.select else []), *callbacks]
     objective = MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting)
     return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,
                    weight_decay=t.weight_decay, lr_schedule=t.lr_schedule, warmup=t.warmup, accum_steps=t.accum_steps,
                    metrics=app.metrics(), device=device or t.device or None, callbacks=callbacks, seed=seed,
                    eval_every=(t.eval_every or None) if eval_every is None else eval_every, parallel=t.parallel, threads=t.threads,
-                   max_steps=max_steps,
+                   max_steps=(t.max_steps or None) if max_steps is None else max_steps,
                    name=f"{'+'.join(p for p in ('DA', 'TA', 'KD') if p in parts) or 'plain'} seed {seed}",
                    progress=app.progress if progress is None else progress)
 

@@ -16,15 +16,15 @@ from tqdm.auto import tqdm
 import torch
 
 from .core import set_parts, LabelLoss, bar_width, Callback
-from .train import EarlyStopping
+from .train import EarlyStopping, Trainer
 from .metrics import DegenerateResultWarning
 from .distill import data_fingerprint
 from .app import *
 
 # %% auto #0
-__all__ = ['BUDGETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'plain_steps_per_epoch', 'budget_plan', 'CountSeen',
-           'teacher_cost', 'frontier', 'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation',
-           'learning_curve', 'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'finished_run', 'ablate',
+__all__ = ['BUDGETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'budget_plan', 'CountSeen', 'teacher_cost', 'frontier',
+           'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
+           'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'plan_trainer', 'finished_run', 'ablate',
            'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency', 'plot_label_curve']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
@@ -79,16 +79,21 @@ def summarize(runs:list[dict], metric:str, baseline:str|None='plain') -> dict:
 # %% ../nbs/04c_experiment.ipynb #2725bfd8
 BUDGETS = ('epochs', 'steps', 'converge')
 
-def plain_steps_per_epoch(app:Application) -> int:
-    "Optimizer steps in one epoch of the plain set's training data: the unit of the step budgets"
-    return math.ceil(len(app.loaders(set())[0]) / app.cfg.trainer.accum_steps)
-
-def budget_plan(app:Application) -> dict:
+def budget_plan(app:Application,
+                needs:str|None=None, # who selects on validation data whatever the budget (`mixed-ft tune`): refused without it
+               ) -> dict:
     "What `[ablate] budget` gives every run: {budget, max_steps, eval_every, patience} (epochs: [trainer] epochs decide)"
     a, t = app.cfg.ablate, app.cfg.trainer
     if a.budget not in BUDGETS: raise ConfigError(f"[ablate] budget = {a.budget!r}: use one of {', '.join(BUDGETS)}")
+    if a.budget == 'epochs' and not needs: return dict(budget='epochs')
+    train, valid = app.loaders(set())[:2]   # built once: the step unit, and whether there is validation data
+    if valid is None and needs:
+        raise ConfigError(f"{needs} selects on the validation data, and the {app.name} application has none here: give a validation file")
+    if valid is None and a.budget == 'converge':
+        raise ConfigError(f"[ablate] budget = \"converge\" stops on the validation data, and the {app.name} application has none here: "
+                          "give a validation file, or use budget = \"steps\"")
     if a.budget == 'epochs': return dict(budget='epochs')
-    spe = plain_steps_per_epoch(app)
+    spe = math.ceil(len(train) / t.accum_steps)   # optimizer steps in one epoch of the plain set: the unit of the budgets
     every = a.eval_every or spe   # the same evaluation steps for every set, whatever its training set's size
     if a.budget == 'steps':
         steps = a.steps or t.epochs * spe
@@ -240,12 +245,23 @@ def run_key(app:Application, name:str, seed:int,
     for k in ('output', 'ablate', 'tune'): cfg.pop(k)   # where it is written, how it is compared or searched
     cfg['strategies'].pop('set')
     cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way
+    if not cfg['trainer']['max_steps']: cfg['trainer'].pop('max_steps')   # unset: the keys of runs banked before it existed
     budget = '' if not plan or plan['budget'] == 'epochs' else '|' + ','.join(f"{k}={plan[k]}" for k in sorted(plan))
     return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}{budget}"
 
 def read_runs(log:Path) -> dict:
     "The finished runs kept in a `runs.jsonl` log, by key (the last record of a key wins)"
     return {r['key']: r for r in map(json.loads, Path(log).read_text().splitlines())} if Path(log).exists() else {}
+
+def plan_trainer(app:Application, name:str, seed:int,
+                 plan:dict, # `budget_plan(app)`'s budget
+                 callbacks=(), # more trainer callbacks (a step timer, a pruner)
+                ) -> Trainer:
+    "The trainer of one run at `plan`'s budget: its step cap and evaluation interval, and early stopping on the selection metric when it converges"
+    stop = ([EarlyStopping(app.select or f'valid_{app.metric}', app.select_mode, patience=plan['patience'], min_steps=plan.get('min_steps', 0))]
+            if plan['budget'] == 'converge' else [])
+    return build_trainer(app, name, seed, callbacks=[*callbacks, *stop], progress=False,
+                         max_steps=plan.get('max_steps'), eval_every=plan.get('eval_every'))
 
 def finished_run(app:Application, name:str, seed:int,
                  log:Path|None=None, # the runs log (default: the work folder's runs.jsonl)
@@ -262,10 +278,7 @@ def finished_run(app:Application, name:str, seed:int,
     done = read_runs(log) if done is None else done
     if key in done and not again: return done[key]
     seen = CountSeen()
-    stop = ([EarlyStopping(app.select or f'valid_{app.metric}', app.select_mode, patience=plan['patience'], min_steps=plan.get('min_steps', 0))]
-            if plan['budget'] == 'converge' else [])
-    tr = build_trainer(app, name, seed, callbacks=[*callbacks, seen, *stop], progress=False,
-                       max_steps=plan.get('max_steps'), eval_every=plan.get('eval_every'))
+    tr = plan_trainer(app, name, seed, plan, callbacks=[*callbacks, seen])
     t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
     res = report(app, tr, f'{name} (seed {seed})')
     numbers = {k: v for k, v in res.items() if isinstance(v, (int, float))}   # every figure reported
@@ -294,9 +307,6 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     sizes = list(a.n_train if n_train is None else n_train)
     if sizes: return ablate_curve(app, sizes, sets, seeds, out, progress)
     plan = budget_plan(app)
-    if plan['budget'] == 'converge' and app.loaders(set())[1] is None:
-        raise ConfigError(f"[ablate] budget = \"converge\" stops on the validation data, and the {app.name} application has none here: "
-                          "give a validation file, or use budget = \"steps\"")
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
     curves, done = {}, read_runs(app.work_dir/'runs.jsonl')   # the log, read once for the whole grid
     def train(name, seed):

@@ -14,10 +14,9 @@ from fastcore.basics import store_attr
 from tqdm.auto import tqdm
 
 from .core import Callback, NonFiniteLossError, bar_width, set_parts
-from .train import EarlyStopping
 from .app import (Application, ConfigError, Dim, MEMBERS, PATH_KEYS, RunConfig, SECTIONS, build_trainer,
                           config_toml, search_space, selected, _closest)
-from .experiment import budget_plan, finished_run, summarize
+from .experiment import budget_plan, finished_run, plan_trainer, summarize
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'suggest', 'PruneTrial', 'make_pruner', 'open_study',
@@ -172,10 +171,7 @@ def run_trial(trial, app:Application, space:dict, dims:dict, fixed:dict, plan:di
     tapp = type(app)(cfg, progress=False)
     monitor = tapp.select or f'valid_{tapp.metric}'
     prune = PruneTrial(trial, monitor, tapp.select_mode)
-    stop = ([EarlyStopping(monitor, tapp.select_mode, patience=plan['patience'], min_steps=plan.get('min_steps', 0))]
-            if plan['budget'] == 'converge' else [])
-    tr = build_trainer(tapp, cfg.strategies.set, cfg.trainer.seed, callbacks=[prune, *stop], progress=False,
-                       max_steps=plan.get('max_steps'), eval_every=plan.get('eval_every'))
+    tr = plan_trainer(tapp, cfg.strategies.set, cfg.trainer.seed, plan, callbacks=[prune])
     t0 = time.perf_counter()
     try: tr.fit()
     except NonFiniteLossError as e: trial.set_user_attr('error', str(e).splitlines()[0]); raise
@@ -223,9 +219,7 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
     final_seeds = list(t.final_seeds if final_seeds is None else final_seeds)
     space = search_space(app.cfg)
     dims, fixed = narrow(space, t.space)
-    if app.loaders(set())[1] is None:
-        raise ConfigError(f"mixed-ft tune selects on the validation data, and the {app.name} application has none here: give a validation file")
-    plan = budget_plan(app)
+    plan = budget_plan(app, needs='mixed-ft tune')
     st, url = open_study(app, out, dims, plan, resume, storage, study)
     kd = fixed.get('KD', 'KD' in dims or 'KD' in set_parts(app.cfg.strategies.set))
     if kd and app.teacher() is None: raise ConfigError(f"the {app.name} application has no teacher: fix KD = false in [tune.space]")
@@ -272,15 +266,17 @@ def importances(st) -> dict:
         except (ValueError, RuntimeError): return {}
 
 def _plots(st, out:Path, imp:dict):
-    "history.png and importances.png (Optuna's matplotlib plots) in `out`"
+    "history.png and importances.png (Optuna's matplotlib plots) in `out`; the importances drawn are `imp`, not computed again"
     import matplotlib.pyplot as plt, optuna
     from optuna.visualization import matplotlib as ovm
+    class Given(optuna.importance.BaseImportanceEvaluator):   # hands Optuna's plot the importances already computed
+        def evaluate(self, study, params=None, *, target=None): return dict(imp)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for name, draw in (('history', ovm.plot_optimization_history), ('importances', ovm.plot_param_importances if imp else None)):
             if draw is None: continue
             try:
-                ax = draw(st) if name == 'history' else draw(st, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+                ax = draw(st) if name == 'history' else draw(st, evaluator=Given())
                 ax.figure.set_size_inches(7, 4.2); ax.figure.tight_layout(); ax.figure.savefig(out/f'{name}.png', dpi=110)
                 plt.close(ax.figure)
             except (ValueError, RuntimeError): pass
@@ -302,8 +298,15 @@ def write_outputs(st, app:Application, space:dict, dims:dict, fixed:dict, plan:d
     if best is not None:
         cfg = trial_config(app.cfg, space, {**fixed, **best.params})
         cfg.output.dir = str((out/'best_run').resolve())
+        note = ''
+        if plan['budget'] != 'epochs':   # `mixed-ft train` trains at the study's budget: its steps, evaluations and stopping
+            cfg.trainer.max_steps, cfg.trainer.eval_every = plan['max_steps'], plan['eval_every']
+            if plan['budget'] == 'converge':
+                cfg.trainer.early_stopping = plan['patience']
+                if plan.get('min_steps'): note = f"\n(the study's runs did not stop before step {plan['min_steps']}; [trainer] early_stopping may stop sooner)"
         (out/'best.toml').write_text(config_toml(cfg, f"the best trial ({best.number}) of the study {st.study_name!r}: {monitor} "
-                                                      f"{_score(best.value, app.percent)}\ntrain it as is: mixed-ft train best.toml"))
+                                                      f"{_score(best.value, app.percent)}, at the study's budget ({plan['budget']})"
+                                                      f"{note}\ntrain it as is: mixed-ft train best.toml"))
     (out/'tune.json').write_text(json.dumps(res, indent=1, default=str))
     (out/'tune.md').write_text(tune_markdown(res, app.percent))
     return res

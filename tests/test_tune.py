@@ -1,6 +1,6 @@
 """`mixed-ft tune` as a user runs it: a study killed mid-trial resumes and repeats no finished trial, two workers on one
-SQLite study share its trials, best.toml trains as is, and bad input gets one line"""
-import os, signal, subprocess, time
+SQLite study share its trials, best.toml trains as is (the best trial again), and bad input gets one line"""
+import json, os, signal, subprocess, time
 
 import optuna
 from conftest import mixed_ft_cmd, run_cli
@@ -9,9 +9,9 @@ ENDED = ('COMPLETE', 'PRUNED', 'FAIL')
 
 
 def write_config(folder, trials=6, steps=200, extra=''):
-    "A digits study small enough for the tests: 150 images, `steps` optimizer steps per trial, evaluated every 40"
+    "A digits study small enough for the tests: 150 images, `steps` optimizer steps per trial, evaluated every 40 (one thread: runs compare bit for bit)"
     cfg = folder/'tune.toml'
-    cfg.write_text(f'app = "digits"\n[data]\nn_train = 150\n[teacher]\nepochs = 10\n[trainer]\nepochs = 3\n'
+    cfg.write_text(f'app = "digits"\n[data]\nn_train = 150\n[teacher]\nepochs = 10\n[trainer]\nepochs = 3\nthreads = 1\n'
                    f'[output]\nwork_dir = "work"\ndir = "run"\n[ablate]\nbudget = "steps"\nsteps = {steps}\neval_every = 40\n'
                    f'[tune]\ntrials = {trials}\nout = "tune_out"\n{extra}')
     return cfg
@@ -43,6 +43,11 @@ def test_a_study_and_its_best_toml(cli_env, tmp_path):
     rc, out, err = run_cli(['train', best, '--no-progress'], cli_env)   # the best config, as written, is a run
     assert rc == 0, err
     assert (tmp_path/'tune_out'/'best_run'/'model'/'model.pt').exists()
+    res = json.loads((tmp_path/'tune_out'/'tune.json').read_text())
+    hist = json.loads((tmp_path/'tune_out'/'best_run'/'history.json').read_text())
+    assert max(r['step'] for r in hist) == 200                       # the study's budget of steps, not [trainer] epochs
+    evals = [r['valid_accuracy'] for r in hist if 'valid_accuracy' in r]
+    assert max(evals) == res['best']['value']                        # the best trial trained again: the score it was chosen for
 
 
 def test_a_study_killed_mid_trial_resumes_without_repeating_a_finished_trial(cli_env, tmp_path):
