@@ -20,17 +20,14 @@ from pathlib import Path
 import torch
 
 from bench_md import update_section
-from budget import CACHE, RESULTS, make_app
+from budget import CACHE, RESULTS, SETTINGS as BUDGET, make_app
 from mixed_ft.tune import final_markdown, tune
 
 GOALS = {'text-classification': dict(vs_default=1.0, vs_plain=3.0), 'ner': dict(vs_plain=4.0)}
+# the data, seeds, batch and teacher are budget.py's (so are its cached teachers); here: the study's fallback budget and trials
 SETTINGS = {
-    'text-classification': {
-        'full': dict(n=0, seeds=[0, 1, 2], batch=64, teacher_epochs=3, steps=1500, eval_every=150, trials=30),
-        'quick': dict(n=2000, seeds=[0], batch=32, teacher_epochs=1, steps=150, eval_every=30, trials=8)},
-    'ner': {
-        'full': dict(n=0, seeds=[0, 1, 2], batch=32, teacher_epochs=3, steps=2000, eval_every=200, trials=30),
-        'quick': dict(n=500, seeds=[0], batch=32, teacher_epochs=3, steps=240, eval_every=30, trials=8, n_dev=600)},
+    'text-classification': {'full': dict(steps=1500, eval_every=150, trials=30), 'quick': dict(steps=150, eval_every=30, trials=8)},
+    'ner': {'full': dict(steps=2000, eval_every=200, trials=30), 'quick': dict(steps=240, eval_every=30, trials=8)},
 }
 
 
@@ -43,7 +40,8 @@ def main():
     ap.add_argument('--quick', action='store_true', help='a smoke run: smaller data, 8 trials, one final seed (< 15 min)')
     a = ap.parse_args()
     from transformers.utils import logging; logging.set_verbosity_error()
-    c = SETTINGS[a.app]['quick' if a.quick else 'full']
+    mode = 'quick' if a.quick else 'full'
+    c = {**BUDGET[a.app][mode], **SETTINGS[a.app][mode]}
     stem = f"tune_{a.app}{'_quick' if a.quick else ''}"
     published = RESULTS/f'budget_{a.app}.json'
     steps = json.loads(published.read_text())['equal_steps']['steps'] if published.exists() and not a.quick else c['steps']
