@@ -76,11 +76,14 @@ def _flat(d:dict, prefix:str='') -> dict:
         else: out[prefix + k] = v
     return out
 
-def config_diff(saved:dict, cfg:dict) -> list[str]:
+def config_diff(saved:dict, cfg:dict,
+                defaults:dict|None=None, # the application's default config: a key the saved run lacks (added by a later version) is no difference at its default
+               ) -> list[str]:
     "The keys (other than `RESUME_FREE`) whose values differ between the saved config and this one"
-    a, b = _flat(saved), _flat(cfg)
+    a, b, z = _flat(saved), _flat(cfg), _flat(defaults or {})
     return [f"{k} (run: {a.get(k)!r}, config: {b.get(k)!r})" for k in sorted(set(a) | set(b))
-            if k not in RESUME_FREE and not k.startswith(('ablate.', 'tune.')) and a.get(k) != b.get(k)]
+            if k not in RESUME_FREE and not k.startswith(('ablate.', 'tune.')) and a.get(k) != b.get(k)
+            and not (k not in a and k in z and b[k] == z[k])]
 
 def last_checkpoint(out:Path) -> tuple[dict, Path]:
     "The newest readable checkpoint of a run folder: last.pt (or its .prev), or for an FSDP run the state in last.dcp (or its .prev)"
@@ -115,7 +118,7 @@ def prepare_output(out:Path, cfg:RunConfig, resume:bool, overwrite:bool) -> bool
     if resume and not has_ckpt:
         print(f"mixed-ft train: nothing to resume in {out} (no last.pt): starting a new run", file=sys.stderr)
     if resume and has_ckpt and (out/'config.json').exists():
-        diff = config_diff(json.loads((out/'config.json').read_text()), asdict(cfg))
+        diff = config_diff(json.loads((out/'config.json').read_text()), asdict(cfg), asdict(get_app(cfg.app).config()))
         if diff: raise ConfigError(f"--resume: this config does not match the run in {out}: {'; '.join(diff)}. "
                                    f"Resume with the run's own settings ({out/'config.json'}), or train into a new [output] dir.")
     if overwrite and is_main():
