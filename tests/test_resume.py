@@ -15,6 +15,7 @@ set = "DA+TA"
 [trainer]
 epochs = 8
 seed = 3
+threads = 1   # bit for bit needs a fixed thread count: left automatic it follows the load, and this test polls beside the run
 [output]
 dir = "{dir}"
 every_steps = 1
