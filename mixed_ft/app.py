@@ -477,13 +477,16 @@ def describe_apps() -> str:
     return '\n'.join(f"{n:{w}}  {app_description(get_app(n))}" for n in names)
 
 # %% ../nbs/04b_app.ipynb #17c4126f
-def trainer_callbacks(t:TrainerConfig, monitor:str='valid_accuracy', mode:str='max') -> list:
+def trainer_callbacks(t:TrainerConfig, monitor:str='valid_accuracy', mode:str='max',
+                      given=(), # the caller's callbacks: an `EarlyStopping` among them (a budget's) replaces [trainer]'s
+                     ) -> list:
     "The callbacks that `[trainer]` asks for: precision, clipping, compilation, early stopping (on `monitor`)"
     cbs = []
     if t.precision != 'fp32': cbs.append(MixedPrecision(t.precision))
     if t.clip_grad > 0: cbs.append(GradClip(t.clip_grad))
     if t.compile: cbs.append(Compile())
-    if t.early_stopping > 0: cbs.append(EarlyStopping(monitor, mode, patience=t.early_stopping))
+    if t.early_stopping > 0 and not any(isinstance(c, EarlyStopping) for c in given):
+        cbs.append(EarlyStopping(monitor, mode, patience=t.early_stopping))
     return cbs
 
 def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=(), progress:bool|None=None, device:str|None=None,
@@ -501,8 +504,7 @@ def build_trainer(app:Application, parts:set|str, seed:int|None=None, callbacks=
         raise TypeError(f"{type(app).__name__}.strategies returned {type(mix).__name__}: it must return "
                         "Mix(strategies, weights, weighting=None)")
     train_dl, valid_dl = app.loaders(parts)
-    own = trainer_callbacks(t, app.select or f'valid_{app.metric}', app.select_mode)
-    if any(isinstance(c, EarlyStopping) for c in callbacks): own = [c for c in own if not isinstance(c, EarlyStopping)]   # a budget's replaces [trainer]'s
+    own = trainer_callbacks(t, app.select or f'valid_{app.metric}', app.select_mode, given=callbacks)
     callbacks = [*own, *([KeepBest(app.select, app.select_mode)] if app.select else []), *callbacks]
     objective = MixedObjective(mix.strategies, mix.weights, weighting=mix.weighting)
     return Trainer(model, objective, train_dl, valid_dl, epochs=t.epochs, lr=t.lr,

@@ -102,11 +102,15 @@ def budget_plan(app:Application,
                 **({'min_steps': a.min_steps} if a.min_steps else {}))
 
 class CountSeen(Callback):
-    "Count the training examples (rows of the batches) a run has seen"
+    "Count the training examples (rows of the batches) a run has seen; the count is in checkpoints, so it goes on across a resume"
     order = -19
-    def before_fit(self, tr): self.n = getattr(self, 'n', 0) if tr.step else 0
+    n = 0
+    def before_fit(self, tr):
+        if not tr.step: self.n = 0   # a new run (a resumed one starts from the count its checkpoint restored)
     def after_batch(self, tr):
         self.n += next((v.shape[0] for v in tr.batch.values() if torch.is_tensor(v) and v.dim()), 0)
+    def state_dict(self): return dict(n=self.n)
+    def load_state_dict(self, sd): self.n = sd['n']
 
 def teacher_cost(info:dict) -> float:
     "Seconds of the teacher's one-off work an ablation's info records: training or fine-tuning, its cache, its sequence-KD translations"
@@ -382,7 +386,7 @@ def curve_table(res:dict) -> str:
 def save_curve(res:dict, out:str|Path) -> Path:
     "ablation.json (every grid), ablation.md (the curve table, then each size's tables), curve.png, and the largest size's frontier.png"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    (out/'ablation.json').write_text(json.dumps({k: v for k, v in res.items()}, indent=2, default=str))
+    (out/'ablation.json').write_text(json.dumps(res, indent=2, default=str))
     parts = [f"Learning curve ({res['metric']}, mean over seeds, budget: {res['info']['budget']['budget']})", '', curve_table(res)]
     for n, g in res['grids'].items():
         t = res['info'].get('teacher_cost_s', 0.) if n == max(res['grids']) else g['info'].get('teacher_cost_s', 0.)
