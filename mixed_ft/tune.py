@@ -21,7 +21,7 @@ from .experiment import budget_plan, finished_run, plan_trainer, summarize
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'suggest', 'PruneTrial', 'make_pruner', 'open_study',
            'run_trial', 'trial_line', 'tune', 'trial_rows', 'importances', 'write_outputs', 'tune_markdown',
-           'final_comparison', 'final_markdown']
+           'final_arms', 'final_comparison', 'final_markdown']
 
 # %% ../nbs/04f_tune.ipynb #f9f6702c
 def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -331,11 +331,19 @@ def tune_markdown(res:dict, percent:bool) -> str:
     return '\n'.join(L) + '\n'
 
 # %% ../nbs/04f_tune.ipynb #81d445b8
-def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=True) -> dict:
-    "The tuned config, the default DA+TA+KD and plain, trained with `seeds` at the study's budget and scored on the reported split"
+def final_arms(cfg:RunConfig, best:RunConfig) -> dict:
+    """The final comparison's configs: the tuned one, the default DA+TA+KD, plain, and, where the search moved `[trainer]`
+    keys (the learning rate), plain at the tuned `[trainer]` settings: the control that tells the mix's gain from the optimiser's"""
     arms = {'tuned': best}
     for name, s in (('default', 'DA+TA+KD'), ('plain', 'plain')):
-        c = copy.deepcopy(app.cfg); c.strategies.set = s; arms[name] = c
+        c = copy.deepcopy(cfg); c.strategies.set = s; arms[name] = c
+    if best.trainer != cfg.trainer:
+        c = copy.deepcopy(arms['plain']); c.trainer = copy.deepcopy(best.trainer); arms['plain_at_tuned_trainer'] = c
+    return arms
+
+def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=True) -> dict:
+    "The `final_arms`, trained with `seeds` at the study's budget and scored on the reported split, with paired differences"
+    arms = final_arms(app.cfg, best)
     runs = []
     with tqdm(total=len(arms) * len(seeds), desc='final comparison', disable=not progress, **bar_width()) as bar:
         for arm, cfg in arms.items():
@@ -346,11 +354,13 @@ def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=
                 runs.append(dict(sc, set=arm, seed=int(seed), seconds=sc['train_s'])); bar.update()
     metric = app.metric
     s = summarize(runs, metric, 'plain')
-    vs_default = summarize([r for r in runs if r['set'] != 'plain'], metric, 'default')['tuned']['diff']
+    vs = lambda b: summarize([r for r in runs if r['set'] in ('tuned', b)], metric, b)['tuned']['diff']
     keep = lambda d: {k: d[k] for k in ('mean', 'std', 'n', 'ci95') if k in d} if d else None
+    diff = dict(tuned_vs_default=keep(vs('default')), tuned_vs_plain=keep(s['tuned']['diff']), default_vs_plain=keep(s['default']['diff']))
+    if 'plain_at_tuned_trainer' in arms: diff['tuned_vs_plain_at_tuned_trainer'] = keep(vs('plain_at_tuned_trainer'))
     return dict(metric=f"{app.report_split} {metric}", percent=app.percent, seeds=[int(x) for x in seeds],
                 sets={k: dict(keep(v), seeds=v['seeds'], scores=v['scores'], set=arms[k].strategies.set) for k, v in s.items()},
-                diff=dict(tuned_vs_default=keep(vs_default), tuned_vs_plain=keep(s['tuned']['diff']), default_vs_plain=keep(s['default']['diff'])))
+                diff=diff)
 
 def final_markdown(f:dict, percent:bool) -> str:
     k = 100 if percent else 1
