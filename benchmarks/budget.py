@@ -125,12 +125,18 @@ def pct(x, percent):
     return None if x is None else (100 * x if percent else x)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('app', choices=list(SETTINGS))
-    ap.add_argument('--quick', action='store_true', help='a smoke run of the protocol: smaller data, one seed (< 15 min)')
+def bench_args(doc:str, apps, quick_help:str):
+    "The command line of budget.py and tune.py: an application and --quick (transformers' warnings silenced)"
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('app', choices=list(apps))
+    ap.add_argument('--quick', action='store_true', help=quick_help)
     a = ap.parse_args()
     from transformers.utils import logging; logging.set_verbosity_error()
+    return a
+
+
+def main():
+    a = bench_args(__doc__, SETTINGS, 'a smoke run of the protocol: smaller data, one seed (< 15 min)')
     c = SETTINGS[a.app]['quick' if a.quick else 'full']
     CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

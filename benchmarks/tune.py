@@ -14,13 +14,13 @@ in benchmarks/.cache. Writes benchmarks/results/tune_<app>[_quick].json, the tun
 benchmarks/results/tune_<app>[_quick]/ (tune.md, tune.json, best.toml, history.png, importances.png) and a section of
 benchmarks/BENCHMARKS.md. Scores and differences in the JSON are in percent (0-100).
 """
-import argparse, json, os, platform, time
+import json, os, platform, time
 from pathlib import Path
 
 import torch
 
 from bench_md import update_section
-from budget import CACHE, RESULTS, SETTINGS as BUDGET, make_app
+from budget import CACHE, RESULTS, SETTINGS as BUDGET, bench_args, make_app
 from mixed_ft.tune import final_markdown, tune
 
 GOALS = {'text-classification': dict(vs_default=1.0, vs_plain=3.0), 'ner': dict(vs_plain=4.0)}
@@ -35,11 +35,7 @@ def pct(x): return None if x is None else 100 * x
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('app', choices=list(SETTINGS))
-    ap.add_argument('--quick', action='store_true', help='a smoke run: smaller data, 8 trials, one final seed (< 15 min)')
-    a = ap.parse_args()
-    from transformers.utils import logging; logging.set_verbosity_error()
+    a = bench_args(__doc__, SETTINGS, 'a smoke run: smaller data, 8 trials, one final seed (< 15 min)')
     mode = 'quick' if a.quick else 'full'
     c = {**BUDGET[a.app][mode], **SETTINGS[a.app][mode]}
     stem = f"tune_{a.app}{'_quick' if a.quick else ''}"
