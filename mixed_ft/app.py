@@ -44,11 +44,13 @@ class Tunable:
     log:bool = False
     choices:tuple = ()
     relative:bool = False # low and high are factors of the configured value (a learning rate: 1/3 to 3 times the config's)
+    when:str = '' # the strategy (DA, TA or KD) the key acts through: a set without it keeps the configured value
 
-def tunable(default, low=None, high=None, log:bool=False, choices:tuple=(), relative:bool=False):
+def tunable(default, low=None, high=None, log:bool=False, choices:tuple=(), relative:bool=False, when:str=''):
     "A config field with `default` that `mixed-ft tune` searches: a range (whole numbers when the field is an int) or choices"
     if not choices and (low is None or high is None or low > high): raise ValueError(f"tunable({default!r}): give low <= high, or choices")
-    return field(default=default, metadata={'tune': Tunable(low, high, log, tuple(choices), relative)})
+    if when not in ('', 'DA', 'TA', 'KD'): raise ValueError(f"tunable({default!r}, when={when!r}): use DA, TA or KD, or leave it empty")
+    return field(default=default, metadata={'tune': Tunable(low, high, log, tuple(choices), relative, when)})
 
 @dataclass
 class StrategiesConfig:
@@ -412,10 +414,12 @@ class Dim:
     high:float|None = None
     log:bool = False
     choices:tuple = ()
+    when:str = '' # the strategy the key acts through (DA, TA or KD; empty: every set)
     def describe(self) -> str:
+        on = f", {self.when} sets" if self.when else ''
         if self.kind == 'bool': return f"{self.name} (on/off)"
-        if self.kind == 'choice': return f"{self.name} ({' | '.join(map(str, self.choices))})"
-        return f"{self.name} ({self.low:.3g} to {self.high:.3g}{', log' if self.log else ''})"
+        if self.kind == 'choice': return f"{self.name} ({' | '.join(map(str, self.choices))}{on})"
+        return f"{self.name} ({self.low:.3g} to {self.high:.3g}{', log' if self.log else ''}{on})"
 
 MEMBERS = ('DA', 'TA', 'KD')
 
@@ -429,11 +433,11 @@ def search_space(cfg:RunConfig) -> dict:
             t = f.metadata.get('tune')
             if t is None: continue
             if f.name in space: raise ValueError(f"{cfg.app}: two tunable keys are named {f.name!r} ([{space[f.name].section}] and [{sec}])")
-            if t.choices: space[f.name] = Dim(f.name, sec, f.name, 'choice', choices=t.choices); continue
+            if t.choices: space[f.name] = Dim(f.name, sec, f.name, 'choice', choices=t.choices, when=t.when); continue
             v = getattr(obj, f.name)
             if t.relative and not v > 0: raise ConfigError(f"[{sec}] {f.name} = {v!r}: mixed-ft tune searches around it, so it must be positive")
             lo, hi = (t.low * v, t.high * v) if t.relative else (t.low, t.high)
-            space[f.name] = Dim(f.name, sec, f.name, 'int' if hints[f.name] is int else 'float', lo, hi, t.log)
+            space[f.name] = Dim(f.name, sec, f.name, 'int' if hints[f.name] is int else 'float', lo, hi, t.log, when=t.when)
     return space
 
 def example_config(app:str|None=None) -> str:

@@ -67,14 +67,14 @@ class LMTeacher:
 
 @dataclass
 class LMStrategies(StrategiesConfig):
-    kd_loss:str = tunable('kl', choices=('kl', 'reverse_kl', 'jsd')) # KD: kl (forward), reverse_kl or jsd
+    kd_loss:str = tunable('kl', choices=('kl', 'reverse_kl', 'jsd'), when='KD') # KD: kl (forward), reverse_kl or jsd
     beta:float = 0.5 # KD: the JSD's mixing weight
-    alpha:float = tunable(0.5, 0.1, 0.9) # KD: weight of the distillation term; the cross-entropy gets 1 - alpha
+    alpha:float = tunable(0.5, 0.1, 0.9, when='KD') # KD: weight of the distillation term; the cross-entropy gets 1 - alpha
     on_policy:float = 0.0 # KD: the fraction of batches that are the student's own continuations (0: none)
     topk:int = 0 # KD: 0 = the live teacher's whole distribution every step; k > 0 = its top k per position (and the rest mass), cached once
     prompt:int = 16 # KD on-policy: tokens of each block kept as the prompt
-    noise_p:float = tunable(0.1, 0.02, 0.3, log=True) # DA: probability of replacing an input token by a random one
-    task_weight:float = tunable(1.0, 0.1, 3.0, log=True) # TA: weight of the task's cross-entropy (ta_weighting = "fixed")
+    noise_p:float = tunable(0.1, 0.02, 0.3, log=True, when='DA') # DA: probability of replacing an input token by a random one
+    task_weight:float = tunable(1.0, 0.1, 3.0, log=True, when='TA') # TA: weight of the task's cross-entropy (ta_weighting = "fixed")
     ta_weighting:str = 'fixed' # TA: fixed (task_weight) or uncertainty (learned, Kendall et al.)
 
 # %% ../nbs/05f_causal_lm_app.ipynb #2441307f

@@ -114,9 +114,9 @@ class DigitsTeacher:
 
 @dataclass
 class DigitsStrategies(StrategiesConfig):
-    rotation_weight:float = tunable(0.5, 0.05, 2.0, log=True) # TA: weight of the rotation-prediction loss
-    temperature:float = tunable(4.0, 1.0, 8.0, log=True) # KD: softmax temperature
-    alpha:float = tunable(0.5, 0.1, 0.9) # KD: weight of the distillation term; the label term gets 1 - alpha
+    rotation_weight:float = tunable(0.5, 0.05, 2.0, log=True, when='TA') # TA: weight of the rotation-prediction loss
+    temperature:float = tunable(4.0, 1.0, 8.0, log=True, when='KD') # KD: softmax temperature
+    alpha:float = tunable(0.5, 0.1, 0.9, when='KD') # KD: weight of the distillation term; the label term gets 1 - alpha
 
 class Digits(Application):
     """8x8 handwritten digits (in scikit-learn, nothing to download): CNN student and teacher;

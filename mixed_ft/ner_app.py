@@ -44,7 +44,7 @@ class NerData:
     rest_unlabelled:int = 0 # with n_train: this many training sentences not drawn (in file order; -1: all) serve as unlabelled ones instead
     batch_size:int = 32
     max_len:int = 128 # words kept per sentence
-    n_copies:int = tunable(1, 1, 3) # DA: augmented copies of each sentence in the transfer set
+    n_copies:int = tunable(1, 1, 3, when='DA') # DA: augmented copies of each sentence in the transfer set
 
 @dataclass
 class NerModel:
@@ -62,13 +62,13 @@ class NerTeacher:
 
 @dataclass
 class NerStrategies(StrategiesConfig):
-    pos_weight:float = tunable(0.5, 0.05, 2.0, log=True) # TA: weight of the part-of-speech loss
-    temperature:float = tunable(2.0, 1.0, 8.0, log=True) # KD: softmax temperature
-    alpha:float = tunable(0.5, 0.1, 0.9) # KD: weight of the distillation term; the label term gets 1 - alpha
-    p_mention:float = tunable(0.3, 0.0, 0.8) # DA: probability of replacing a mention by another of its type
-    p_mask:float = tunable(0.1, 0.0, 0.3) # DA: probability of masking an O word
-    p_sub:float = tunable(0.1, 0.0, 0.3) # DA: probability of replacing an O word by another with its POS
-    p_shuffle:float = tunable(0.2, 0.0, 0.5) # DA: probability of shuffling the words of a segment
+    pos_weight:float = tunable(0.5, 0.05, 2.0, log=True, when='TA') # TA: weight of the part-of-speech loss
+    temperature:float = tunable(2.0, 1.0, 8.0, log=True, when='KD') # KD: softmax temperature
+    alpha:float = tunable(0.5, 0.1, 0.9, when='KD') # KD: weight of the distillation term; the label term gets 1 - alpha
+    p_mention:float = tunable(0.3, 0.0, 0.8, when='DA') # DA: probability of replacing a mention by another of its type
+    p_mask:float = tunable(0.1, 0.0, 0.3, when='DA') # DA: probability of masking an O word
+    p_sub:float = tunable(0.1, 0.0, 0.3, when='DA') # DA: probability of replacing an O word by another with its POS
+    p_shuffle:float = tunable(0.2, 0.0, 0.5, when='DA') # DA: probability of shuffling the words of a segment
 
 # %% ../nbs/05d_ner_app.ipynb #21b7abe0
 def _concat(parts:list[Conll]) -> Conll:

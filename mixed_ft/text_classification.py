@@ -46,7 +46,7 @@ class TextData:
     rest_unlabelled:int = 0 # with n_train: this many training rows not drawn (in file order; -1: all) join the unlabelled texts
     batch_size:int = 32
     max_len:int = 128 # tokens kept per text
-    n_copies:int = tunable(1, 1, 3) # augmented copies of each training text in the transfer set (DA)
+    n_copies:int = tunable(1, 1, 3, when='DA') # augmented copies of each training text in the transfer set (DA)
 
 @dataclass
 class TextModel:
@@ -64,10 +64,10 @@ class TextTeacher:
 
 @dataclass
 class TextStrategies(StrategiesConfig):
-    mlm_weight:float = tunable(0.3, 0.03, 1.0, log=True) # TA: weight of the masked-token task
-    mask_p:float = tunable(0.15, 0.05, 0.4) # TA: fraction of the tokens masked
-    temperature:float = tunable(2.0, 1.0, 8.0, log=True) # KD: softmax temperature
-    alpha:float = tunable(0.5, 0.1, 0.9) # KD: weight of the distillation term; the label term gets 1 - alpha
+    mlm_weight:float = tunable(0.3, 0.03, 1.0, log=True, when='TA') # TA: weight of the masked-token task
+    mask_p:float = tunable(0.15, 0.05, 0.4, when='TA') # TA: fraction of the tokens masked
+    temperature:float = tunable(2.0, 1.0, 8.0, log=True, when='KD') # KD: softmax temperature
+    alpha:float = tunable(0.5, 0.1, 0.9, when='KD') # KD: weight of the distillation term; the label term gets 1 - alpha
 
 # %% ../nbs/05b_text_classification.ipynb #3f7c3054
 class TokenizerVocab:

@@ -46,7 +46,7 @@ class MTData:
     vocab_size:int = 8000 # joint BPE pieces, learnt from the training pairs (kept in the work folder and with the exported model)
     max_len:int = 100 # subwords kept per training sentence
     batch_size:int = 64
-    n_copies:int = tunable(1, 1, 3) # DA: noisy copies of each training source
+    n_copies:int = tunable(1, 1, 3, when='DA') # DA: noisy copies of each training source
 
 @dataclass
 class MTModel:
@@ -76,14 +76,14 @@ class MTStrategies(StrategiesConfig):
     seq_kd:str = 'add' # seq-KD: add the teacher's translations as pairs, or replace the references with them
     kd_beam:int = 4 # seq-KD: beam size of the teacher's translations
     topk:int = 8 # word-KD: teacher log-probabilities kept per position (the rest of the mass is kept too)
-    temperature:float = tunable(1.0, 0.5, 4.0, log=True) # word-KD softmax temperature
-    alpha:float = tunable(0.5, 0.1, 0.9) # word-KD: weight of the distillation term; the label term gets 1 - alpha
+    temperature:float = tunable(1.0, 0.5, 4.0, log=True, when='KD') # word-KD softmax temperature
+    alpha:float = tunable(0.5, 0.1, 0.9, when='KD') # word-KD: weight of the distillation term; the label term gets 1 - alpha
     label_smoothing:float = 0.1
-    p_drop:float = tunable(0.1, 0.0, 0.3) # DA: probability of dropping a source word
-    p_mask:float = tunable(0.1, 0.0, 0.3) # DA: probability of masking a source word
-    p_swap:float = tunable(0.1, 0.0, 0.3) # DA: probability of swapping a source word with its right neighbour
-    mlm_weight:float = tunable(0.3, 0.03, 1.0, log=True) # TA: weight of the masked-token loss (with ta_weighting = fixed)
-    mask_p:float = tunable(0.15, 0.05, 0.4) # TA: share of source tokens masked
+    p_drop:float = tunable(0.1, 0.0, 0.3, when='DA') # DA: probability of dropping a source word
+    p_mask:float = tunable(0.1, 0.0, 0.3, when='DA') # DA: probability of masking a source word
+    p_swap:float = tunable(0.1, 0.0, 0.3, when='DA') # DA: probability of swapping a source word with its right neighbour
+    mlm_weight:float = tunable(0.3, 0.03, 1.0, log=True, when='TA') # TA: weight of the masked-token loss (with ta_weighting = fixed)
+    mask_p:float = tunable(0.15, 0.05, 0.4, when='TA') # TA: share of source tokens masked
     ta_weighting:str = 'fixed' # TA: fixed (mlm_weight), or uncertainty (learnt, Kendall et al.)
 
 # %% ../nbs/05h_translation_app.ipynb #94af9849

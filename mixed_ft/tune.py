@@ -19,9 +19,9 @@ from .app import (Application, ConfigError, Dim, MEMBERS, PATH_KEYS, RunConfig, 
 from .experiment import budget_plan, finished_run, plan_trainer, summarize
 
 # %% auto #0
-__all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'suggest', 'PruneTrial', 'make_pruner', 'open_study',
-           'run_trial', 'trial_line', 'tune', 'trial_rows', 'importances', 'write_outputs', 'tune_markdown',
-           'final_arms', 'final_comparison', 'final_markdown']
+__all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'idle_keys', 'suggest', 'PruneTrial', 'make_pruner',
+           'open_study', 'run_trial', 'trial_line', 'tune', 'trial_rows', 'importances', 'write_outputs',
+           'tune_markdown', 'final_arms', 'final_comparison', 'final_markdown']
 
 # %% ../nbs/04f_tune.ipynb #f9f6702c
 def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -59,13 +59,20 @@ def narrow(space:dict, given:dict, source:str='[tune.space]') -> tuple[dict, dic
 
 # %% ../nbs/04f_tune.ipynb #60106b7c
 def trial_config(cfg:RunConfig, space:dict, values:dict) -> RunConfig:
-    "`cfg` with a trial's `values` (searched and fixed) set: DA/TA/KD make the strategy set, other keys go to their sections"
+    """`cfg` with a trial's `values` (searched and fixed) set: DA/TA/KD make the strategy set, other keys go to their sections
+    (but a key of a strategy the set leaves out keeps its configured value: `idle_keys`)"""
     c = copy.deepcopy(cfg)
     now = set_parts(cfg.strategies.set)
     c.strategies.set = '+'.join(m for m in MEMBERS if values.get(m, m in now)) or 'plain'
+    idle = idle_keys(space, values, c.strategies.set)
     for name, v in values.items():
-        if name not in MEMBERS: setattr(getattr(c, space[name].section), space[name].key, v)
+        if name not in MEMBERS and name not in idle: setattr(getattr(c, space[name].section), space[name].key, v)
     return c
+
+def idle_keys(space:dict, values:dict, sset:str) -> list[str]:
+    "The keys of `values` that act through a strategy the set `sset` leaves out (declared `tunable(..., when=)`): they would change nothing"
+    on = set_parts(sset)
+    return [k for k in values if k not in MEMBERS and space[k].when and space[k].when not in on]
 
 def suggest(trial, dims:dict) -> dict:
     "A value for every searched dimension, from the Optuna `trial`"
@@ -166,8 +173,10 @@ def open_study(app:Application, out:Path, dims:dict, plan:dict, resume:bool=Fals
 def run_trial(trial, app:Application, space:dict, dims:dict, fixed:dict, plan:dict) -> float:
     "Train `app`'s student with the trial's values at `plan`'s budget; its selected validation score (pruned: `TrialPruned`)"
     import optuna
-    cfg = trial_config(app.cfg, space, {**fixed, **suggest(trial, dims)})
+    values = {**fixed, **suggest(trial, dims)}
+    cfg = trial_config(app.cfg, space, values)
     trial.set_user_attr('set', cfg.strategies.set)
+    trial.set_user_attr('idle', idle_keys(space, values, cfg.strategies.set))
     tapp = type(app)(cfg, progress=False)
     monitor = tapp.select or f'valid_{tapp.metric}'
     prune = PruneTrial(trial, monitor, tapp.select_mode)
@@ -191,7 +200,8 @@ def _score(v, percent:bool) -> str:
 
 def trial_line(ft, monitor:str, percent:bool, best_number:int|None) -> str:
     "One line about a finished trial: number, set, searched values, then its score, or where it was pruned, or why it failed"
-    vals = ' '.join(f"{k}={_fmt(v)}" for k, v in ft.params.items() if k not in MEMBERS)
+    idle = ft.user_attrs.get('idle', ())   # keys the trial's set does not use: not shown
+    vals = ' '.join(f"{k}={_fmt(v)}" for k, v in ft.params.items() if k not in MEMBERS and k not in idle)
     head = f"trial {ft.number:3d}  {ft.user_attrs.get('set', '?'):9s} {vals}"
     s = ft.state.name
     if s == 'COMPLETE': tail = f"{monitor} {_score(ft.value, percent)}" + ('  (best so far)' if ft.number == best_number else '')
@@ -250,8 +260,8 @@ def _best(st):
     except ValueError: return None
 
 def trial_rows(st) -> list[dict]:
-    "Every trial of the study as a dict: number, state, value, set, values, steps, seconds, pruning step"
-    return [dict(number=x.number, state=x.state.name.lower(), value=x.value, set=x.user_attrs.get('set'), params=x.params,
+    "Every trial of the study as a dict: number, state, value, set, values (and those its set did not use), steps, seconds, pruning step"
+    return [dict(number=x.number, state=x.state.name.lower(), value=x.value, set=x.user_attrs.get('set'), params=x.params, idle=x.user_attrs.get('idle', []),
                  steps=x.user_attrs.get('steps'), train_s=x.user_attrs.get('train_s'), pruned_at=x.user_attrs.get('pruned_at'),
                  error=x.user_attrs.get('error')) for x in st.get_trials(deepcopy=False)]
 
@@ -321,7 +331,7 @@ def tune_markdown(res:dict, percent:bool) -> str:
          '| trial | state | set | ' + ' | '.join(k for k in keys if k not in MEMBERS) + f" | {res['metric']} | steps | seconds |",
          '|---:|---|---|' + '---:|' * (len([k for k in keys if k not in MEMBERS]) + 3)]
     for r in res['trials']:
-        vals = ' | '.join(_fmt(r['params'].get(k, '')) for k in keys if k not in MEMBERS)
+        vals = ' | '.join('·' if k in r.get('idle', ()) else _fmt(r['params'].get(k, '')) for k in keys if k not in MEMBERS)
         score = _score(r['value'], percent) if r['state'] == 'complete' else f"pruned at {r['pruned_at']}" if r['state'] == 'pruned' else r['state']
         L.append(f"| {r['number']} | {r['state']} | {r['set'] or ''} | {vals} | {score} | {r['steps'] or ''} | {r['train_s'] or 0:.0f} |")
     if res['best']: L += ['', f"Best: trial {res['best']['number']}, {res['best']['set']}, {res['metric']} {_score(res['best']['value'], percent)}: `best.toml`."]
@@ -354,10 +364,10 @@ def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=
                 runs.append(dict(sc, set=arm, seed=int(seed), seconds=sc['train_s'])); bar.update()
     metric = app.metric
     s = summarize(runs, metric, 'plain')
-    vs = lambda b: summarize([r for r in runs if r['set'] in ('tuned', b)], metric, b)['tuned']['diff']
     keep = lambda d: {k: d[k] for k in ('mean', 'std', 'n', 'ci95') if k in d} if d else None
-    diff = dict(tuned_vs_default=keep(vs('default')), tuned_vs_plain=keep(s['tuned']['diff']), default_vs_plain=keep(s['default']['diff']))
-    if 'plain_at_tuned_trainer' in arms: diff['tuned_vs_plain_at_tuned_trainer'] = keep(vs('plain_at_tuned_trainer'))
+    vs = lambda a, b: keep(summarize([r for r in runs if r['set'] in (a, b)], metric, b)[a]['diff'])   # paired by seed
+    pairs = [('tuned', 'default'), ('tuned', 'plain'), ('default', 'plain')] + [('tuned', 'plain_at_tuned_trainer')] * ('plain_at_tuned_trainer' in arms)
+    diff = {f'{a}_vs_{b}': vs(a, b) for a, b in pairs}
     return dict(metric=f"{app.report_split} {metric}", percent=app.percent, seeds=[int(x) for x in seeds],
                 sets={k: dict(keep(v), seeds=v['seeds'], scores=v['scores'], set=arms[k].strategies.set) for k, v in s.items()},
                 diff=diff)
