@@ -26,8 +26,11 @@ no labelled test split, so its 872 dev sentences are split in two seeded halves,
 the first 1,000 of its 3,250 dev sentences, evaluated every 200 steps (cheaper evaluations: all 3,250 every 100 steps
 made the full run about 5-6 hours), and reports on the whole test split.
 
-Every finished run is kept in benchmarks/.cache/runs.jsonl (teachers and caches too), so a stopped run resumes where
-it was, across sessions, and a rerun only redraws the report. Writes benchmarks/results/budget_<app>.json (or
+Every finished run of a full benchmark is kept in benchmarks/results/budget_<app>_runs.jsonl (committed: a stopped run
+resumes where it was, in a fresh checkout too, and a rerun only redraws the report); --quick keeps its runs in
+benchmarks/.cache/runs.jsonl. Teachers and teacher caches live in benchmarks/.cache (a fresh checkout retrains the
+teacher: its config is part of each KD run's key, its weights are not). Keys hold the data and teacher paths, so
+the log is read back by a checkout in the same place. Writes benchmarks/results/budget_<app>.json (or
 budget_<app>_quick.json), budget_<app>_curve.png and budget_<app>_frontier.png (equal steps), the learning curve's
 ablation folder benchmarks/results/budget_<app>/ (ablation.md per size, curve.png, frontier.png) and a section of
 benchmarks/BENCHMARKS.md.
@@ -142,23 +145,24 @@ def main():
     c = SETTINGS[a.app]['quick' if a.quick else 'full']
     CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    log = None if a.quick else RESULTS/f'budget_{a.app}_runs.jsonl'   # None: the work folder's runs.jsonl
     conv_cfg = dict(budget='converge', patience=c['patience'], max_steps=c['max_steps'], min_steps=c['min_steps'], eval_every=c['eval_every'])
 
     print(f"[1/3] converge on the full data ({c['n'] or 'all'} labelled examples)", flush=True)
     app = make_app(a.app, c, conv_cfg)
-    conv = ablate(app, out='')
+    conv = ablate(app, out='', log=log)
     P, metric = app.percent, conv['metric']
     every = conv['budget']['eval_every']
     plain_best = max(r['best_step'] for r in conv['runs'] if r['set'] == 'plain')
     steps = math.ceil(plain_best / every) * every
 
     print(f"[2/3] equal steps: {steps} optimizer steps for every set", flush=True)
-    eq = ablate(make_app(a.app, c, dict(budget='steps', steps=steps, eval_every=every)), out='')
+    eq = ablate(make_app(a.app, c, dict(budget='steps', steps=steps, eval_every=every)), out='', log=log)
 
     print(f"[3/3] learning curve at {c['sizes']} and the full data, converged" +
           (f", KD sets also with {c['rest']:,} unlabelled rows" if c['rest'] else ''), flush=True)
     curve = ablate(make_app(a.app, c, dict(conv_cfg, n_train=[*c['sizes'], c['n']], rest_unlabelled=c['rest'])),
-                   sets=c.get('curve_sets', list(ABLATION_SETS)), out=RESULTS/f"budget_{a.app}{'_quick' if a.quick else ''}")
+                   sets=c.get('curve_sets', list(ABLATION_SETS)), out=RESULTS/f"budget_{a.app}{'_quick' if a.quick else ''}", log=log)
 
     teacher = pct(conv['info']['teacher_score'], P)
     cs = conv['summary']

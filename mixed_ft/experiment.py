@@ -302,6 +302,7 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
            out:str|Path|None=None, # folder for ablation.json/.md/.png (default: [ablate] out; '' writes nothing)
            progress:bool|None=None,
            n_train:Sequence[int]|None=None, # labelled-set sizes of a learning curve (default: [ablate] n_train; empty: one grid)
+           log:str|Path|None=None, # the runs log finished runs are read back from and added to (default: the work folder's runs.jsonl)
           ) -> dict:
     "Every strategy set x seed of `app` at its `[ablate] budget`: scores on its reported split, mean, std, 95% CI, paired differences against plain, costs, frontier"
     a = app.cfg.ablate
@@ -309,12 +310,13 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     seeds = [int(s) for s in (a.seeds if seeds is None else seeds)]
     out, metric = a.out if out is None else out, app.metric
     sizes = list(a.n_train if n_train is None else n_train)
-    if sizes: return ablate_curve(app, sizes, sets, seeds, out, progress)
+    if sizes: return ablate_curve(app, sizes, sets, seeds, out, progress, log)
     plan = budget_plan(app)
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
-    curves, done = {}, read_runs(app.work_dir/'runs.jsonl')   # the log, read once for the whole grid
+    log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
+    curves, done = {}, read_runs(log)   # the log, read once for the whole grid
     def train(name, seed):
-        rec = finished_run(app, name, seed, done=done, plan=plan)
+        rec = finished_run(app, name, seed, log=log, done=done, plan=plan)
         if 'curve' in rec: curves[name, seed] = rec['curve']
         return rec['scores']
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
@@ -342,7 +344,8 @@ def with_data(app:Application, **data) -> Application:
         setattr(cfg.data, k, v)
     return type(app)(cfg, progress=app.progress)
 
-def ablate_curve(app:Application, sizes:Sequence[int], sets:Sequence[str], seeds:Sequence[int], out:str|Path='', progress:bool|None=None) -> dict:
+def ablate_curve(app:Application, sizes:Sequence[int], sets:Sequence[str], seeds:Sequence[int], out:str|Path='', progress:bool|None=None,
+                 log:str|Path|None=None) -> dict:
     """The grid at each labelled-set size of `sizes` ([data] n_train; 0: all), and with `[ablate] rest_unlabelled` the KD sets again
     with the training rows not drawn as unlabelled transfer data: mean per size, label efficiency against plain, curve.png"""
     rest = app.cfg.ablate.rest_unlabelled
@@ -353,10 +356,10 @@ def ablate_curve(app:Application, sizes:Sequence[int], sets:Sequence[str], seeds
     for n in sizes:
         sub = with_data(app, n_train=n)
         k = sub.n_labelled() or n
-        grid[k] = ablate(sub, sets, seeds, out='', progress=progress, n_train=[])
+        grid[k] = ablate(sub, sets, seeds, out='', progress=progress, n_train=[], log=log)
         kd = [s for s in sets if 'KD' in set_parts(s)]
         if rest and kd:
-            ugrid[k] = (ablate(with_data(app, n_train=n, rest_unlabelled=rest), kd, seeds, out='', progress=progress, n_train=[])
+            ugrid[k] = (ablate(with_data(app, n_train=n, rest_unlabelled=rest), kd, seeds, out='', progress=progress, n_train=[], log=log)
                         if k != full else grid[k])   # all the labels drawn: no rest to add
     ns = sorted(grid)
     last = grid[ns[-1]]
