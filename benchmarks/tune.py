@@ -7,10 +7,12 @@ reported split, with paired differences.
 
 Per trial: [ablate] budget = "steps", `steps` optimizer steps: the equal-steps budget of benchmarks/budget.py (its
 budget_<app>.json, when the full run exists), else the figure in SETTINGS; evaluated every `eval_every` steps (what the
-median pruner compares). The study: TPE seeded 0, median pruner, SQLite in benchmarks/.cache/tune_<app>[_quick].db, so
-a stopped run resumes (finished trials and final runs are read back). Selection sees only the validation data (SST-2:
-the seeded select half of dev; the other half is reported, as in budget.py). Teachers and caches are budget.py's, kept
-in benchmarks/.cache. Writes benchmarks/results/tune_<app>[_quick].json, the tune folder
+median pruner compares). The study: TPE seeded 0, median pruner, SQLite in benchmarks/results/tune_<app>.db (committed,
+so a stopped study resumes in a fresh checkout; --quick: benchmarks/.cache/tune_<app>_quick.db). The final runs go to
+budget.py's runs log (benchmarks/results/budget_<app>_runs.jsonl; --quick: benchmarks/.cache/runs.jsonl): the default
+and plain arms are budget.py's equal-steps DA+TA+KD and plain runs (same config, seeds and steps: the same run key), read
+back when budget.py made them. Selection sees only the validation data (SST-2: the seeded select half of dev; the other
+half is reported, as in budget.py). Teachers and caches are budget.py's, kept in benchmarks/.cache. Writes benchmarks/results/tune_<app>[_quick].json, the tune folder
 benchmarks/results/tune_<app>[_quick]/ (tune.md, tune.json, best.toml, history.png, importances.png) and a section of
 benchmarks/BENCHMARKS.md. Scores and differences in the JSON are in percent (0-100).
 """
@@ -45,9 +47,10 @@ def main():
     app = make_app(a.app, c, dict(budget='steps', steps=steps, eval_every=min(c['eval_every'], steps)))
     t = app.cfg.tune
     t.trials, t.seed, t.pruner, t.final_seeds = c['trials'], 0, 'median', c['seeds']
-    t.out, t.storage = str(RESULTS/stem), f"sqlite:///{CACHE/f'{stem}.db'}"
+    db = (CACHE if a.quick else RESULTS)/f'{stem}.db'
+    t.out, t.storage = str(RESULTS/stem), f"sqlite:///{db}"
     t0 = time.perf_counter()
-    res = tune(app, resume=(CACHE/f'{stem}.db').exists())
+    res = tune(app, resume=db.exists(), log=None if a.quick else RESULTS/f'budget_{a.app}_runs.jsonl')
     f = res['final']
     ci = lambda d: dict(mean=pct(d['mean']), ci_low=pct(d['ci95'][0]) if d.get('ci95') else None,
                         ci_high=pct(d['ci95'][1]) if d.get('ci95') else None) if d else None

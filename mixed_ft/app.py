@@ -24,7 +24,7 @@ from .threads import thread_policy
 from .train import Trainer, MixedPrecision, GradClip, Compile, EarlyStopping, KeepBest, score_batches
 
 # %% auto #0
-__all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'MEMBERS', 'NoOptions', 'Tunable',
+__all__ = ['MEMBERS', 'ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PATH_KEYS', 'NoOptions', 'Tunable',
            'tunable', 'StrategiesConfig', 'TrainerConfig', 'OutputConfig', 'AblateConfig', 'TuneConfig', 'RunConfig',
            'Mix', 'Application', 'register_app', 'app_names', 'get_app', 'ConfigError', 'check_set', 'parse_config',
            'read_toml', 'resolve_path', 'resolve_paths', 'load_config', 'Dim', 'search_space', 'example_config',
@@ -35,6 +35,8 @@ __all__ = ['ABLATION_SETS', 'SECTIONS', 'DEFAULT_APP', 'CHOICES', 'MINIMUM', 'PA
 @dataclass
 class NoOptions:
     "A section an application has no keys for"
+
+MEMBERS = ('DA', 'TA', 'KD')   # the strategies a set is made of
 
 @dataclass(frozen=True)
 class Tunable:
@@ -49,7 +51,7 @@ class Tunable:
 def tunable(default, low=None, high=None, log:bool=False, choices:tuple=(), relative:bool=False, when:str=''):
     "A config field with `default` that `mixed-ft tune` searches: a range (whole numbers when the field is an int) or choices"
     if not choices and (low is None or high is None or low > high): raise ValueError(f"tunable({default!r}): give low <= high, or choices")
-    if when not in ('', 'DA', 'TA', 'KD'): raise ValueError(f"tunable({default!r}, when={when!r}): use DA, TA or KD, or leave it empty")
+    if when not in ('', *MEMBERS): raise ValueError(f"tunable({default!r}, when={when!r}): use DA, TA or KD, or leave it empty")
     return field(default=default, metadata={'tune': Tunable(low, high, log, tuple(choices), relative, when)})
 
 @dataclass
@@ -421,7 +423,6 @@ class Dim:
         if self.kind == 'choice': return f"{self.name} ({' | '.join(map(str, self.choices))}{on})"
         return f"{self.name} ({self.low:.3g} to {self.high:.3g}{', log' if self.log else ''}{on})"
 
-MEMBERS = ('DA', 'TA', 'KD')
 
 def search_space(cfg:RunConfig) -> dict:
     "What `mixed-ft tune` searches for `cfg`'s application: DA, TA and KD on or off, then every key declared `tunable` (a relative range around `cfg`'s value)"

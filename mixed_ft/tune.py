@@ -218,6 +218,7 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
          storage:str|None=None, study:str|None=None, out:str|Path|None=None, # default: [tune] storage, study, out
          final_seeds:list|None=None, # default: [tune] final_seeds
          progress:bool|None=None,
+         log:str|Path|None=None, # the runs log of the final comparison (default: the work folder's runs.jsonl, as `ablate`'s)
         ) -> dict:
     "Search `app`'s space with Optuna at its `[ablate]` budget; write tune.md, tune.json, best.toml and plots in the tune folder"
     import optuna
@@ -249,7 +250,7 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
     res = write_outputs(st, app, space, dims, fixed, plan, out, url, final=True)
     res['wall_s'] = time.perf_counter() - t0
     if final_seeds and res['best'] is not None:
-        res['final'] = final_comparison(app, trial_config(app.cfg, space, {**fixed, **res['best']['params']}), final_seeds, show)
+        res['final'] = final_comparison(app, trial_config(app.cfg, space, {**fixed, **res['best']['params']}), final_seeds, show, log)
         write_outputs(st, app, space, dims, fixed, plan, out, url, final=True, extra=res)
     return res
 
@@ -351,7 +352,9 @@ def final_arms(cfg:RunConfig, best:RunConfig) -> dict:
         c = copy.deepcopy(arms['plain']); c.trainer = copy.deepcopy(best.trainer); arms['plain_at_tuned_trainer'] = c
     return arms
 
-def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=True) -> dict:
+def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=True,
+                     log:str|Path|None=None, # the runs log (default: the work folder's runs.jsonl): runs it holds are read back
+                    ) -> dict:
     "The `final_arms`, trained with `seeds` at the study's budget and scored on the reported split, with paired differences"
     arms = final_arms(app.cfg, best)
     runs = []
@@ -360,7 +363,7 @@ def final_comparison(app:Application, best:RunConfig, seeds:list, progress:bool=
             a = type(app)(cfg, progress=False)
             for seed in seeds:
                 bar.set_postfix_str(f'{arm}, seed {seed}')
-                sc = finished_run(a, cfg.strategies.set, int(seed), plan=budget_plan(a))['scores']
+                sc = finished_run(a, cfg.strategies.set, int(seed), log=log, plan=budget_plan(a))['scores']
                 runs.append(dict(sc, set=arm, seed=int(seed), seconds=sc['train_s'])); bar.update()
     metric = app.metric
     s = summarize(runs, metric, 'plain')
