@@ -423,7 +423,6 @@ class Dim:
         if self.kind == 'choice': return f"{self.name} ({' | '.join(map(str, self.choices))}{on})"
         return f"{self.name} ({self.low:.3g} to {self.high:.3g}{', log' if self.log else ''}{on})"
 
-
 def search_space(cfg:RunConfig) -> dict:
     "What `mixed-ft tune` searches for `cfg`'s application: DA, TA and KD on or off, then every key declared `tunable` (a relative range around `cfg`'s value)"
     space = {m: Dim(m, 'strategies', 'set', 'bool', choices=(False, True)) for m in MEMBERS}

@@ -24,7 +24,7 @@ from .app import *
 # %% auto #0
 __all__ = ['BUDGETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'budget_plan', 'CountSeen', 'teacher_cost', 'frontier',
            'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
-           'plot_curves', 'save_ablation', 'run_key', 'read_runs', 'plan_trainer', 'finished_run', 'ablate',
+           'plot_curves', 'save_ablation', 'run_key', 'runs_log', 'read_runs', 'plan_trainer', 'finished_run', 'ablate',
            'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency', 'plot_label_curve']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
@@ -253,6 +253,10 @@ def run_key(app:Application, name:str, seed:int,
     budget = '' if not plan or plan['budget'] == 'epochs' else '|' + ','.join(f"{k}={plan[k]}" for k in sorted(plan))
     return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}{budget}"
 
+def runs_log(app:Application, log:str|Path|None=None) -> Path:
+    "The runs log a grid reads back from and appends to: `log` when given, else the work folder's `runs.jsonl`"
+    return Path(log) if log is not None else app.work_dir/'runs.jsonl'
+
 def read_runs(log:Path) -> dict:
     "The finished runs kept in a `runs.jsonl` log, by key (the last record of a key wins)"
     return {r['key']: r for r in map(json.loads, Path(log).read_text().splitlines())} if Path(log).exists() else {}
@@ -276,7 +280,7 @@ def finished_run(app:Application, name:str, seed:int,
                  plan:dict|None=None, # `budget_plan(app)`'s budget (default: [trainer] epochs)
                 ) -> dict:
     "One run of a grid: read back from the log when it finished before, else trained, reported, its costs counted, and appended to it"
-    log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
+    log = runs_log(app, log)
     plan = plan or dict(budget='epochs')
     key = run_key(app, name, seed, plan)
     done = read_runs(log) if done is None else done
@@ -313,7 +317,7 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     if sizes: return ablate_curve(app, sizes, sets, seeds, out, progress, log)
     plan = budget_plan(app)
     t_res = teacher_scores(app) if any('KD' in set_parts(s) for s in sets) else {}
-    log = Path(log) if log is not None else app.work_dir/'runs.jsonl'
+    log = runs_log(app, log)
     curves, done = {}, read_runs(log)   # the log, read once for the whole grid
     def train(name, seed):
         rec = finished_run(app, name, seed, log=log, done=done, plan=plan)
