@@ -186,6 +186,10 @@ def main():
              'label efficiency >= 4x': best_eff is not None and best_eff >= 4}
     if a.app != 'translation': goals['converge: gap_closed >= 0.5'] = gap is not None and gap >= 0.5
     info = conv['info']
+    full_n = cv['n'][-1]   # the curve's full-data point is (1)'s runs, read back: count them once
+    runs = conv['runs'] + eq['runs'] + [r for r in curve['runs'] if r['n_train'] != full_n] + curve['runs_unlabelled']
+    teachers = [info['teacher_cost_s'] or 0.] + [g['info'].get('teacher_cost_s') or 0. for n, g in curve['grids'].items() if n != full_n]
+    compute = dict(runs=len(runs), student_s=sum(r['seconds'] for r in runs), teachers_s=sum(teachers))
     res = dict(
         app=a.app, quick=a.quick, metric=metric, percent_scale=True,
         machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
@@ -204,7 +208,8 @@ def main():
         label_efficiency=eff,
         frontier=eq['frontier'],
         costs=dict(teacher_one_off_s=info['teacher_cost_s'], **{k: info[k] for k in ('teacher_s', 'cache_fill_s', 'seqkd_s') if info.get(k) is not None},
-                   student_per_s={k: v for k, v in info.items() if k.endswith('_per_s')}),
+                   student_per_s={k: v for k, v in info.items() if k.endswith('_per_s')},
+                   total=dict(compute, all_s=compute['student_s'] + compute['teachers_s'])),   # every run and teacher of the benchmark, in whichever session it ran
         goals=goals, wall_s=time.perf_counter() - t0,
         command=f"python benchmarks/budget.py {a.app}" + (' --quick' if a.quick else ''))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -218,10 +223,12 @@ def main():
 
 def write_markdown(res, conv, eq, curve, stem):
     f = lambda x: '—' if x is None else f"{x:.1f}"
-    st, es = res['setup'], res['equal_steps']
+    st, es, tot = res['setup'], res['equal_steps'], res['costs']['total']
     title = {'text-classification': 'SST-2', 'ner': 'CoNLL-2003', 'translation': 'Multi30k'}[res['app']]
     lines = [f"## Budgets on {title} (`{res['command']}`)", "",
-             f"Command: `{res['command']}` — {res['machine']}; {res['wall_s'] / 60:.0f} min (runs read back from the cache cost nothing)." +
+             f"Command: `{res['command']}` — {res['machine']}. Compute: {tot['runs']} student runs, {tot['student_s'] / 3600:.2f} h, and the "
+             f"teachers (full data and each smaller labelled set), {tot['teachers_s'] / 60:.0f} min: {tot['all_s'] / 3600:.2f} h in all "
+             f"(the last invocation, {res['wall_s'] / 60:.0f} min, read back the runs banked before it)." +
              (" **Quick setting: a smoke run of the protocol, one seed, small data — not the figures the goals are about.**" if res['quick'] else ''), "",
              f"Protocols: **converge** — each run stops {st['patience']} evaluations after its best on the validation split "
              f"(every {st['eval_every']} steps for every set, not before step {st['min_steps']}, at most {st['max_steps']} steps), best evaluation reported; "

@@ -375,7 +375,8 @@ def ablate_curve(app:Application, sizes:Sequence[int], sets:Sequence[str], seeds
     res = dict(curve=curve, label_efficiency=eff, grids={n: dict(summary=g['summary'], info=g['info'], frontier=g['frontier']) for n, g in grid.items()},
                grids_unlabelled={n: dict(summary=g['summary']) for n, g in ugrid.items()},
                metric=last['metric'], percent=last['percent'], info=last['info'], summary=last['summary'], frontier=last['frontier'],
-               runs=[dict(r, n_train=n) for n in ns for r in grid[n]['runs']], higher=higher)
+               runs=[dict(r, n_train=n) for n in ns for r in grid[n]['runs']], higher=higher,
+               runs_unlabelled=[dict(r, n_train=n) for n, g in ugrid.items() if g is not grid[n] for r in g['runs']])   # their own runs only
     if out: save_curve(res, out)
     return res
 
