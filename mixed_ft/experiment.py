@@ -22,10 +22,11 @@ from .distill import data_fingerprint
 from .app import *
 
 # %% auto #0
-__all__ = ['BUDGETS', 't975', 'mean_ci', 'run_grid', 'summarize', 'budget_plan', 'CountSeen', 'teacher_cost', 'frontier',
-           'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation', 'learning_curve',
-           'plot_curves', 'save_ablation', 'run_key', 'runs_log', 'read_runs', 'plan_trainer', 'finished_run', 'ablate',
-           'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency', 'plot_label_curve']
+__all__ = ['BUDGETS', 'LATER_KEYS', 't975', 'mean_ci', 'run_grid', 'summarize', 'budget_plan', 'CountSeen', 'teacher_cost',
+           'frontier', 'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation',
+           'learning_curve', 'plot_curves', 'save_ablation', 'run_key', 'runs_log', 'read_runs', 'plan_trainer',
+           'finished_run', 'ablate', 'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency',
+           'plot_label_curve']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -241,6 +242,8 @@ def save_ablation(runs:list[dict], summary:dict, out:str|Path, metric:str='accur
     return out
 
 # %% ../nbs/04c_experiment.ipynb #ec107b17
+LATER_KEYS = (('trainer', 'max_steps'), ('teacher', 'min_steps'))   # config keys added after runs were banked; their unset value changes nothing
+
 def run_key(app:Application, name:str, seed:int,
             plan:dict|None=None, # `budget_plan`'s: a step or convergence budget is part of what a run is
            ) -> str:
@@ -249,7 +252,8 @@ def run_key(app:Application, name:str, seed:int,
     for k in ('output', 'ablate', 'tune'): cfg.pop(k)   # where it is written, how it is compared or searched
     cfg['strategies'].pop('set')
     cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way
-    if not cfg['trainer']['max_steps']: cfg['trainer'].pop('max_steps')   # unset: the keys of runs banked before it existed
+    for sec, k in LATER_KEYS:   # unset, a key added after runs were banked leaves their keys as they were
+        if k in cfg.get(sec, {}) and not cfg[sec][k]: cfg[sec].pop(k)
     budget = '' if not plan or plan['budget'] == 'epochs' else '|' + ','.join(f"{k}={plan[k]}" for k in sorted(plan))
     return f"{app.name}|{name}|{seed}|{data_fingerprint(json.dumps(cfg, sort_keys=True), app.fingerprint())[:16]}{budget}"
 

@@ -61,6 +61,7 @@ class TextTeacher:
     epochs:int = 3 # fine-tuning epochs
     lr:float = 0. # fine-tuning learning rate (0: 1e-4 below 5,000 labelled rows, else 3e-5)
     batch_size:int = 32
+    min_steps:int = 0 # fine-tune at least this many optimizer steps: more epochs on a small labelled set (0: [teacher] epochs decide)
 
 @dataclass
 class TextStrategies(StrategiesConfig):

@@ -6,6 +6,7 @@ Docs: https://mixed-ft.github.io/mixed_ft/text_kit.html.md"""
 
 # %% ../nbs/05a_text_kit.ipynb #26c102a1
 from __future__ import annotations
+import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -89,7 +90,13 @@ def teacher_key(self:HFTeacherApp) -> str:
     "A fingerprint of everything that shapes the fine-tuned teacher"
     t = self.cfg.teacher
     return data_fingerprint(*self.teacher_rows(), str(self.teacher_path()), t.epochs, t.lr, t.batch_size,
-                            self.cfg.data.max_len)[:12]
+                            self.cfg.data.max_len, *([f'min_steps={t.min_steps}'] if getattr(t, 'min_steps', 0) else []))[:12]   # unset: the keys of teachers kept before it existed
+
+@patch
+def teacher_epochs(self:HFTeacherApp, n_batches:int) -> int:
+    "[teacher] epochs, raised to the first whole epoch that reaches [teacher] min_steps optimizer steps (a small labelled set)"
+    t = self.cfg.teacher
+    return max(t.epochs, math.ceil(getattr(t, 'min_steps', 0) / max(n_batches, 1)))
 
 @patch
 def teacher_lr(self:HFTeacherApp) -> float: return self.cfg.teacher.lr
@@ -103,7 +110,7 @@ def teacher(self:HFTeacherApp) -> nn.Module:
     def make():
         t = self.cfg.teacher
         dl = self.teacher_loader(self.loader(self.train_dataset(set()), t.batch_size))
-        fit = lambda m: Trainer(m, None, dl, epochs=t.epochs, lr=self.teacher_lr(), warmup=0.1, seed=0, name='teacher',
+        fit = lambda m: Trainer(m, None, dl, epochs=self.teacher_epochs(len(dl)), lr=self.teacher_lr(), warmup=0.1, seed=0, name='teacher',
                                 device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
         return self.teacher_once(self.teacher_model(), f"{self.kind}_teacher_{self.teacher_key()}", fit)
     return self.memo('teacher', make)
