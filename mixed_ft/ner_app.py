@@ -86,7 +86,8 @@ class NER(HFTeacherApp):
     choices = {('data', 'scheme'): ('iob2', 'iob1')}
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
-               ('data', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'), ('teacher', 'epochs'): (1, 'at least 1')}
+               ('data', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'), ('teacher', 'epochs'): (1, 'at least 1'),
+               ('teacher', 'min_steps'): (0, '0 ([teacher] epochs decide) or a positive number')}
     metric = 'entity_f1'
     select = 'valid_entity_f1'
     kind, teacher_inputs = 'ner', TEACHER_INPUTS

@@ -99,6 +99,7 @@ class TextClassification(HFTeacherApp):
     minimum = {('data', 'n_train'): (0, '0 (all) or a positive number'), ('data', 'batch_size'): (1, 'at least 1'),
                ('data', 'max_len'): (1, 'at least 1'), ('data', 'n_copies'): (0, '0 or more'),
                ('data', 'rest_unlabelled'): (-1, '0 (off), -1 (all) or a positive number'), ('model', 'hidden'): (1, 'at least 1'), ('teacher', 'epochs'): (1, 'at least 1'),
+               ('teacher', 'min_steps'): (0, '0 ([teacher] epochs decide) or a positive number'),
                ('teacher', 'lr'): (0, '0 (automatic) or positive'), ('teacher', 'batch_size'): (1, 'at least 1')}
     kind = 'text'
     teacher_inputs = {'input_ids': '_t_input_ids', 'attention_mask': '_t_attention_mask'}
