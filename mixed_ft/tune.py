@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .core import Callback, NonFiniteLossError, bar_width, set_parts
 from .app import (Application, ConfigError, Dim, MEMBERS, PATH_KEYS, RunConfig, SECTIONS, build_trainer,
                           config_toml, search_space, selected, _closest)
-from .experiment import budget_plan, finished_run, plan_trainer, summarize
+from .experiment import LATER_KEYS, budget_plan, finished_run, plan_trainer, summarize
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'idle_keys', 'suggest', 'PruneTrial', 'make_pruner',
@@ -160,7 +160,8 @@ def open_study(app:Application, out:Path, dims:dict, plan:dict, resume:bool=Fals
     mine = _comparable(app.cfg, app.path_keys)
     if resume and 'config' in st.user_attrs:
         theirs = st.user_attrs['config']
-        diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+        later = {f'{s}.{k}' for s, k in LATER_KEYS}   # a key added since the study began, unset here, is the same config
+        diff = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k) and not (k in later and k not in theirs and not mine[k])]
         if diff: raise ConfigError(f"the study {name!r} was started with another config: {', '.join(f'{k} (study: {theirs.get(k)!r}, here: {mine.get(k)!r})' for k in diff[:4])}"
                                    f"{' ...' if len(diff) > 4 else ''}. Its trials would not compare with this one's: use the same config, or --study NAME")
     else:
