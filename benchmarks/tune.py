@@ -66,7 +66,7 @@ def main():
     goals['tuned vs plain: paired 95% CI above 0'] = d is not None and d['ci_low'] is not None and d['ci_low'] > 0
     out = dict(app=a.app, quick=a.quick, machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
                metric=f"{res['metric']} (selection), {f['metric']} (final)",
-               trials=res['n_trials'], pruned=res['pruned'], failed=res['failed'],
+               trials=res['n_trials'], pruned=res['pruned'], failed=res['failed'], retried=res.get('retried', 0),
                best=dict(number=res['best']['number'], set=res['best']['set'], params=res['best']['params'], valid=pct(res['best']['value'])),
                importances=res.get('importances', {}),
                final=dict(seeds=f['seeds'], sets={k: dict(mean=pct(v['mean']), std=pct(v['std']), seeds=[pct(x) for x in v['scores']], set=v['set'])
@@ -84,7 +84,9 @@ def write_markdown(out, f, stem):
     lines = [f"## Tuning the mix on {title} (`{out['command']}`)", "",
              f"Command: `{out['command']}` — {out['machine']}; {out['wall_s'] / 60:.0f} min this invocation (trials and runs read back cost nothing)." +
              (" **Quick setting: a smoke run, small data, one seed.**" if out['quick'] else ''), "",
-             f"Study: {out['trials']} trials ({out['pruned']} pruned, {out['failed']} failed), TPE seeded 0, median pruner; every trial "
+             f"Study: {out['trials']} trials ({out['pruned']} pruned, {out['failed']} failed"
+             + (f"; {out['retried']} more killed mid-run when a session ended, and run again" if out.get('retried') else '') +
+             "), TPE seeded 0, median pruner; every trial "
              f"{out['budget'].get('max_steps')} optimizer steps, evaluated every {out['budget'].get('eval_every')}. Selected on validation "
              f"only: trial {b['number']}, {b['set']}, {', '.join(f'{k} = {v:.3g}' if isinstance(v, float) else f'{k} = {v}' for k, v in b['params'].items())}: "
              f"validation {b['valid']:.2f}. Trials, best.toml and plots: `benchmarks/results/{stem}/`.", "",

@@ -323,7 +323,8 @@ def tune(config:str=None, # TOML config of any application: [tune] says how to s
     res = run_tune(app, resume=resume)
     out_dir = Path(cfg.tune.out)
     b = res['best']
-    print(f"\n{res['n_trials']} trials ({res['pruned']} pruned, {res['failed']} failed) in the study {res['study']!r} at {res['storage']}.")
+    again = f", {res['retried']} more killed mid-run and run again" if res.get('retried') else ''
+    print(f"\n{res['n_trials']} trials ({res['pruned']} pruned, {res['failed']} failed{again}) in the study {res['study']!r} at {res['storage']}.")
     if b: print(f"Best: trial {b['number']}, {b['set']}, {res['metric']} {b['value']:.4g}. Train it: mixed-ft train {out_dir/'best.toml'}")
     if res.get('final'): print('\n' + final_markdown(res['final'], app.percent))
     print(f"Saved {', '.join(sorted(p.name for p in out_dir.iterdir() if p.suffix in ('.md', '.json', '.toml', '.png')))} in {out_dir}.")

@@ -20,7 +20,7 @@ from .experiment import LATER_KEYS, budget_plan, finished_run, plan_trainer, sum
 
 # %% auto #0
 __all__ = ['HEARTBEAT_S', 'ENDED', 'DRIVERS', 'narrow', 'trial_config', 'idle_keys', 'suggest', 'PruneTrial', 'make_pruner',
-           'open_study', 'run_trial', 'trial_line', 'tune', 'trial_rows', 'importances', 'write_outputs',
+           'open_study', 'run_trial', 'trial_line', 'tune', 'trial_rows', 'counted', 'importances', 'write_outputs',
            'tune_markdown', 'final_arms', 'final_comparison', 'final_markdown']
 
 # %% ../nbs/04f_tune.ipynb #f9f6702c
@@ -236,7 +236,7 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
     kd = fixed.get('KD', 'KD' in dims or 'KD' in set_parts(app.cfg.strategies.set))
     if kd and app.teacher() is None: raise ConfigError(f"the {app.name} application has no teacher: fix KD = false in [tune.space]")
     monitor, show = app.select or f'valid_{app.metric}', app.progress if progress is None else progress
-    ended = lambda: [x for x in st.get_trials(deepcopy=False) if x.state.name in ENDED]
+    ended = lambda: counted(st)
     t0 = time.perf_counter()
     with tqdm(total=n_trials, initial=min(len(ended()), n_trials), desc=f'tune {app.name}', disable=not show, **bar_width()) as bar:
         def after(study, ft):
@@ -244,9 +244,10 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
             bar.write(trial_line(ft, monitor, app.percent, best.number if best else None))
             bar.n = min(len(ended()), n_trials); bar.refresh()
             write_outputs(study, app, space, dims, fixed, plan, out, url)
+            if len(ended()) >= n_trials: study.stop()   # this worker starts no other; the others stop after their trial
         if len(ended()) < n_trials:
             st.optimize(lambda tr: run_trial(tr, app, space, dims, fixed, plan), timeout=timeout or None,
-                        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=tuple(getattr(optuna.trial.TrialState, s) for s in ENDED)), after],
+                        callbacks=[after],
                         catch=(NonFiniteLossError,))
     res = write_outputs(st, app, space, dims, fixed, plan, out, url, final=True)
     res['wall_s'] = time.perf_counter() - t0
@@ -262,10 +263,19 @@ def _best(st):
     except ValueError: return None
 
 def trial_rows(st) -> list[dict]:
-    "Every trial of the study as a dict: number, state, value, set, values (and those its set did not use), steps, seconds, pruning step"
-    return [dict(number=x.number, state=x.state.name.lower(), value=x.value, set=x.user_attrs.get('set'), params=x.params, idle=x.user_attrs.get('idle', []),
+    "Every trial of the study as a dict: number, state, value, set, values (and those its set did not use), steps, seconds, pruning step, retries"
+    rows = [dict(number=x.number, state=x.state.name.lower(), value=x.value, set=x.user_attrs.get('set'), params=x.params, idle=x.user_attrs.get('idle', []),
                  steps=x.user_attrs.get('steps'), train_s=x.user_attrs.get('train_s'), pruned_at=x.user_attrs.get('pruned_at'),
-                 error=x.user_attrs.get('error')) for x in st.get_trials(deepcopy=False)]
+                 error=x.user_attrs.get('error'), retry_of=x.system_attrs.get('failed_trial')) for x in st.get_trials(deepcopy=False)]
+    again = {r['retry_of']: r['number'] for r in rows if r['retry_of'] is not None}
+    for r in rows: r['retried_as'] = again.get(r['number'])   # a trial killed mid-run (its heartbeat stopped), run again as this one
+    return rows
+
+def counted(st) -> list:
+    "The study's trials that ran to an end (complete, pruned or failed), less those killed mid-run and run again: what `[tune] trials` counts"
+    xs = st.get_trials(deepcopy=False)
+    again = {x.system_attrs.get('failed_trial') for x in xs}
+    return [x for x in xs if x.state.name in ENDED and x.number not in again]
 
 def importances(st) -> dict:
     "fANOVA importances of the searched keys over the finished trials ({} with fewer than 3, or nothing that varies)"
@@ -299,7 +309,8 @@ def write_outputs(st, app:Application, space:dict, dims:dict, fixed:dict, plan:d
     monitor = app.select or f'valid_{app.metric}'
     res = dict(app=app.name, study=st.study_name, storage=url, metric=monitor, direction=st.direction.name.lower(), budget=plan,
                space={k: d.describe() for k, d in dims.items()}, fixed=fixed, trials=rows,
-               n_trials=len(rows), pruned=sum(r['state'] == 'pruned' for r in rows), failed=sum(r['state'] == 'fail' for r in rows),
+               n_trials=sum(r['retried_as'] is None for r in rows), pruned=sum(r['state'] == 'pruned' for r in rows),
+               failed=sum(r['state'] == 'fail' and r['retried_as'] is None for r in rows), retried=sum(r['retried_as'] is not None for r in rows),
                best=None if best is None else dict(number=best.number, value=best.value, params=best.params, set=best.user_attrs.get('set')))
     if extra: res.update({k: v for k, v in extra.items() if k in ('final', 'wall_s')})
     if final:
@@ -328,13 +339,14 @@ def tune_markdown(res:dict, percent:bool) -> str:
     keys = list(res['space'])
     L = [f"# Study {res['study']!r} ({res['app']}): {res['metric']}, {res['direction']}", '',
          f"Budget per trial: {', '.join(f'{k} {v}' for k, v in res['budget'].items())}. Storage: `{res['storage']}`. "
-         f"{res['n_trials']} trials, {res['pruned']} pruned, {res['failed']} failed."
+         f"{res['n_trials']} trials, {res['pruned']} pruned, {res['failed']} failed" + (f" ({res['retried']} more killed mid-run and run again)" if res.get('retried') else '') + '.'
          + (f" Fixed: {', '.join(f'{k} = {v}' for k, v in res['fixed'].items())}." if res['fixed'] else ''), '',
          '| trial | state | set | ' + ' | '.join(k for k in keys if k not in MEMBERS) + f" | {res['metric']} | steps | seconds |",
          '|---:|---|---|' + '---:|' * (len([k for k in keys if k not in MEMBERS]) + 3)]
     for r in res['trials']:
         vals = ' | '.join('·' if k in r.get('idle', ()) else _fmt(r['params'].get(k, '')) for k in keys if k not in MEMBERS)
-        score = _score(r['value'], percent) if r['state'] == 'complete' else f"pruned at {r['pruned_at']}" if r['state'] == 'pruned' else r['state']
+        score = (_score(r['value'], percent) if r['state'] == 'complete' else f"pruned at {r['pruned_at']}" if r['state'] == 'pruned'
+                 else f"killed, run again as {r['retried_as']}" if r.get('retried_as') is not None else r['state'])
         L.append(f"| {r['number']} | {r['state']} | {r['set'] or ''} | {vals} | {score} | {r['steps'] or ''} | {r['train_s'] or 0:.0f} |")
     if res['best']: L += ['', f"Best: trial {res['best']['number']}, {res['best']['set']}, {res['metric']} {_score(res['best']['value'], percent)}: `best.toml`."]
     if res.get('importances'):
