@@ -20,8 +20,8 @@ Three protocols, in this order, each with sets plain, DA, TA, KD, DA+KD, DA+TA+K
    times fewer labels a set needs to match plain (linear in log N between sizes; a lower bound when it beats plain
    already at the smallest size). CoNLL's curve fine-tunes every size's teacher for at least the full-data teacher's
    optimizer steps ([teacher] min_steps = 1,317): at 3 epochs, 500 sentences gave the teacher 48 steps and a test F1
-   of 42.0, below the plain student's 52.6, so KD had nothing to teach. (Its full-data point is then a grid of its own,
-   the same teacher steps under another key: about 40 min more.)
+   of 42.0, below the plain student's 52.6, so KD had nothing to teach. (At full data 3 epochs are those steps: the
+   teacher and the runs keep their keys, and the full-data point is read back.)
 
 Costs: optimizer steps, examples seen and student seconds per run (evaluations included); the teacher's one-off cost
 (training or fine-tuning, cache fill, sequence-KD decoding) apart. Selection never sees the reported split: SST-2 has

@@ -230,6 +230,9 @@ class Application:
     def fingerprint(self) -> str:
         "What a run depends on beyond its config (file contents, the teacher's weights): part of a finished run's key"
         return ''
+    def key_config(self, cfg:dict) -> dict:
+        "The config (a dict) as a finished run's key holds it: an application may put what a setting decides in its place"
+        return cfg
     def save_assets(self, out:Path):
         "Write what a reader of the exported model needs besides its weights (a vocabulary, the model's shape) to `out`"
 

@@ -248,7 +248,7 @@ def run_key(app:Application, name:str, seed:int,
             plan:dict|None=None, # `budget_plan`'s: a step or convergence budget is part of what a run is
            ) -> str:
     "What a finished run depends on: application, set, seed, config (less where it is written and how spread), data and budget"
-    cfg = asdict(app.cfg)
+    cfg = app.key_config(asdict(app.cfg))
     for k in ('output', 'ablate', 'tune'): cfg.pop(k)   # where it is written, how it is compared or searched
     cfg['strategies'].pop('set')
     cfg['trainer'].pop('parallel')   # DDP or FSDP under torchrun: one process trains the same either way

@@ -88,15 +88,30 @@ def tokenizer(self:HFTeacherApp):
 @patch
 def teacher_key(self:HFTeacherApp) -> str:
     "A fingerprint of everything that shapes the fine-tuned teacher"
-    t = self.cfg.teacher
-    return data_fingerprint(*self.teacher_rows(), str(self.teacher_path()), t.epochs, t.lr, t.batch_size,
-                            self.cfg.data.max_len, *([f'min_steps={t.min_steps}'] if getattr(t, 'min_steps', 0) else []))[:12]   # unset: the keys of teachers kept before it existed
+    t = self.cfg.teacher   # the epochs it trains, not [teacher] min_steps: a min_steps its epochs reach anyway keeps the key (and the teacher)
+    return data_fingerprint(*self.teacher_rows(), str(self.teacher_path()), self.teacher_fit_epochs(), t.lr, t.batch_size, self.cfg.data.max_len)[:12]
 
 @patch
 def teacher_epochs(self:HFTeacherApp, n_batches:int) -> int:
     "[teacher] epochs, raised to the first whole epoch that reaches [teacher] min_steps optimizer steps (a small labelled set)"
     t = self.cfg.teacher
     return max(t.epochs, math.ceil(getattr(t, 'min_steps', 0) / max(n_batches, 1)))
+
+@patch
+def teacher_batches(self:HFTeacherApp) -> int:
+    "Optimizer steps in one of the teacher's epochs: the batches of the labelled rows at [teacher] batch_size"
+    return self.memo('teacher_batches', lambda: len(self.loader(self.train_dataset(set()), self.cfg.teacher.batch_size)))
+
+@patch
+def teacher_fit_epochs(self:HFTeacherApp) -> int:
+    "The epochs the teacher fine-tunes for: [teacher] epochs, or more where [teacher] min_steps needs them (the batches are counted only then)"
+    return self.teacher_epochs(self.teacher_batches()) if getattr(self.cfg.teacher, 'min_steps', 0) else self.cfg.teacher.epochs
+
+@patch
+def key_config(self:HFTeacherApp, cfg:dict) -> dict:
+    "A run's key holds the epochs the teacher trains for, not [teacher] min_steps: a min_steps those epochs reach changes no run"
+    if 'min_steps' in cfg['teacher']: cfg['teacher']['epochs'] = self.teacher_fit_epochs(); cfg['teacher'].pop('min_steps')
+    return cfg
 
 @patch
 def teacher_lr(self:HFTeacherApp) -> float: return self.cfg.teacher.lr
@@ -110,7 +125,7 @@ def teacher(self:HFTeacherApp) -> nn.Module:
     def make():
         t = self.cfg.teacher
         dl = self.teacher_loader(self.loader(self.train_dataset(set()), t.batch_size))
-        fit = lambda m: Trainer(m, None, dl, epochs=self.teacher_epochs(len(dl)), lr=self.teacher_lr(), warmup=0.1, seed=0, name='teacher',
+        fit = lambda m: Trainer(m, None, dl, epochs=self.teacher_fit_epochs(), lr=self.teacher_lr(), warmup=0.1, seed=0, name='teacher',
                                 device=self.cfg.trainer.device or None, threads=self.cfg.trainer.threads, progress=self.progress).fit()
         return self.teacher_once(self.teacher_model(), f"{self.kind}_teacher_{self.teacher_key()}", fit)
     return self.memo('teacher', make)
