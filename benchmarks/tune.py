@@ -19,11 +19,11 @@ benchmarks/BENCHMARKS.md. Scores and differences in the JSON are in percent (0-1
 import json, os, platform, time
 from pathlib import Path
 
-import torch
+import optuna, torch
 
 from bench_md import update_section
 from budget import CACHE, RESULTS, SETTINGS as BUDGET, bench_args, make_app
-from mixed_ft.tune import final_markdown, tune
+from mixed_ft.tune import counted, final_markdown, tune
 
 GOALS = {'text-classification': dict(vs_default=1.0, vs_plain=3.0), 'ner': dict(vs_plain=4.0)}
 # the data, seeds, batch and teacher are budget.py's (so are its cached teachers); here: the study's fallback budget and trials
@@ -51,6 +51,8 @@ def main():
     t.out, t.storage = str(RESULTS/stem), f"sqlite:///{db}"
     t0 = time.perf_counter()
     res = tune(app, resume=db.exists(), log=None if a.quick else RESULTS/f'budget_{a.app}_runs.jsonl')
+    st = optuna.load_study(study_name=res['study'], storage=t.storage)   # the trials' own times, over every invocation of the study
+    study_s = sum((x.datetime_complete - x.datetime_start).total_seconds() for x in counted(st))
     f = res['final']
     ci = lambda d: dict(mean=pct(d['mean']), ci_low=pct(d['ci95'][0]) if d.get('ci95') else None,
                         ci_high=pct(d['ci95'][1]) if d.get('ci95') else None) if d else None
@@ -71,7 +73,7 @@ def main():
                importances=res.get('importances', {}),
                final=dict(seeds=f['seeds'], sets={k: dict(mean=pct(v['mean']), std=pct(v['std']), seeds=[pct(x) for x in v['scores']], set=v['set'])
                                                   for k, v in f['sets'].items()}, diff=diff),
-               budget=res['budget'], wall_s=time.perf_counter() - t0, goals=goals,
+               budget=res['budget'], wall_s=time.perf_counter() - t0, study_s=study_s, goals=goals,
                command=f"python benchmarks/tune.py {a.app}" + (' --quick' if a.quick else ''))
     (RESULTS/f'{stem}.json').write_text(json.dumps(out, indent=2))
     write_markdown(out, f, stem)
@@ -82,7 +84,9 @@ def write_markdown(out, f, stem):
     title = {'text-classification': 'SST-2', 'ner': 'CoNLL-2003'}[out['app']]
     b = out['best']
     lines = [f"## Tuning the mix on {title} (`{out['command']}`)", "",
-             f"Command: `{out['command']}` — {out['machine']}; {out['wall_s'] / 60:.0f} min this invocation (trials and runs read back cost nothing)." +
+             f"Command: `{out['command']}` — {out['machine']}. The study's {out['trials']} trials took {out['study_s'] / 60:.0f} min of training "
+             f"over all the invocations it took (a trial killed mid-run not counted; any one-off preparation "
+             f"inside the first trial included); this invocation {out['wall_s'] / 60:.0f} min (trials and runs read back cost nothing)." +
              (" **Quick setting: a smoke run, small data, one seed.**" if out['quick'] else ''), "",
              f"Study: {out['trials']} trials ({out['pruned']} pruned, {out['failed']} failed"
              + (f"; {out['retried']} more killed mid-run when a session ended, and run again" if out.get('retried') else '') +
