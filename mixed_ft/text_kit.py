@@ -164,7 +164,7 @@ def info(self:HFTeacherApp) -> dict:
     batches = list(self.report_loader())
     with torch.random.fork_rng(devices=[]): s = self.student()
     out = dict(**self.sizes(), vocab=len(self.vocab()), student_params=n_params(s), teacher=str(self.teacher_path()),
-               teacher_epochs=self.cfg.teacher.epochs,
+               teacher_epochs=self.teacher_fit_epochs(),   # those it trains for ([teacher] min_steps can raise them)
                student_sent_per_s=sentences_per_s(s, batches, keys=self.student_inputs))
     if 'teacher' in self._memo:
         t = self.teacher()

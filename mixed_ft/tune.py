@@ -242,9 +242,10 @@ def tune(app:Application, # the application, with its config ([tune] and [ablate
         def after(study, ft):
             best = _best(study)
             bar.write(trial_line(ft, monitor, app.percent, best.number if best else None))
-            bar.n = min(len(ended()), n_trials); bar.refresh()
+            n = len(ended())
+            bar.n = min(n, n_trials); bar.refresh()
             write_outputs(study, app, space, dims, fixed, plan, out, url)
-            if len(ended()) >= n_trials: study.stop()   # this worker starts no other; the others stop after their trial
+            if n >= n_trials: study.stop()   # this worker starts no other; the others stop after their trial
         if len(ended()) < n_trials:
             st.optimize(lambda tr: run_trial(tr, app, space, dims, fixed, plan), timeout=timeout or None,
                         callbacks=[after],
@@ -262,19 +263,24 @@ def _best(st):
     try: return st.best_trial
     except ValueError: return None
 
+def _reruns(trials) -> dict:
+    "{number of a trial killed mid-run (its heartbeat stopped): number of the trial that ran it again}"
+    return {x.system_attrs['failed_trial']: x.number for x in trials if x.system_attrs.get('failed_trial') is not None}
+
 def trial_rows(st) -> list[dict]:
     "Every trial of the study as a dict: number, state, value, set, values (and those its set did not use), steps, seconds, pruning step, retries"
+    xs = st.get_trials(deepcopy=False)
     rows = [dict(number=x.number, state=x.state.name.lower(), value=x.value, set=x.user_attrs.get('set'), params=x.params, idle=x.user_attrs.get('idle', []),
                  steps=x.user_attrs.get('steps'), train_s=x.user_attrs.get('train_s'), pruned_at=x.user_attrs.get('pruned_at'),
-                 error=x.user_attrs.get('error'), retry_of=x.system_attrs.get('failed_trial')) for x in st.get_trials(deepcopy=False)]
-    again = {r['retry_of']: r['number'] for r in rows if r['retry_of'] is not None}
+                 error=x.user_attrs.get('error'), retry_of=x.system_attrs.get('failed_trial')) for x in xs]
+    again = _reruns(xs)
     for r in rows: r['retried_as'] = again.get(r['number'])   # a trial killed mid-run (its heartbeat stopped), run again as this one
     return rows
 
 def counted(st) -> list:
     "The study's trials that ran to an end (complete, pruned or failed), less those killed mid-run and run again: what `[tune] trials` counts"
     xs = st.get_trials(deepcopy=False)
-    again = {x.system_attrs.get('failed_trial') for x in xs}
+    again = _reruns(xs)
     return [x for x in xs if x.state.name in ENDED and x.number not in again]
 
 def importances(st) -> dict:
