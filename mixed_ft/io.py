@@ -51,13 +51,15 @@ def atomic_save(obj, path, keep_previous:bool=False, write=None):
         try:
             with os.fdopen(fd, 'wb') as f:
                 (write or torch.save)(obj, f); f.flush(); os.fsync(f.fileno())
-            if keep_previous and path.exists():
-                # a second name for the old file first, so that `path` exists at every instant (a kill between two renames
-                # would otherwise leave only last.prev.pt)
+            keep = keep_previous and path.exists()
+            if keep:
+                # a second, temporary name for the old file, so that `path` exists at every instant (two renames would
+                # leave a moment with only last.prev.pt); the old file takes the .prev name only after `path` is the
+                # new one, so `path` and .prev are never one file on disk (damage to one would be damage to both)
                 try: os.link(path, prev_tmp)
                 except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
-                os.replace(prev_tmp, previous_path(path))
             os.replace(tmp, path)
+            if keep: os.replace(prev_tmp, previous_path(path))
         except BaseException as e:
             for p in (tmp, prev_tmp):
                 if os.path.exists(p): os.unlink(p)
