@@ -59,7 +59,6 @@ def atomic_save(obj, path, keep_previous:bool=False, write=None):
                 try: os.link(path, prev_tmp)
                 except OSError: shutil.copy2(path, prev_tmp)   # file systems without hard links
             os.replace(tmp, path)
-            if keep: os.replace(prev_tmp, previous_path(path))
         except BaseException as e:
             for p in (tmp, prev_tmp):
                 if os.path.exists(p): os.unlink(p)
@@ -68,6 +67,13 @@ def atomic_save(obj, path, keep_previous:bool=False, write=None):
                 raise SaveError(e.errno, f"could not write {path} ({e.strerror or e}): {kept}. "
                                 "Free some space (or choose another output folder) and resume.") from None
             raise
+        if keep:
+            # the new checkpoint is in place: a failure from here on costs only the fallback's freshness, not the save
+            try: os.replace(prev_tmp, previous_path(path))
+            except OSError as e:
+                if os.path.exists(prev_tmp): os.unlink(prev_tmp)
+                warnings.warn(f"{path} was saved, but the checkpoint it replaced could not become {previous_path(path).name} "
+                              f"({e.strerror or e}): that fallback stays one checkpoint older.")
         try:
             dfd = os.open(path.parent, os.O_RDONLY)
             try: os.fsync(dfd)
