@@ -12,7 +12,9 @@ Three protocols, in this order, each with sets plain, DA, TA, KD, DA+KD, DA+TA+K
    (teacher - plain).
 2. equal_steps (full data): every run takes exactly `steps` optimizer steps at the same batch size (budget = "steps"),
    `steps` = the most steps plain needed to reach its best evaluation in (1), rounded up to an evaluation. The
-   learning-rate schedule spans those steps; a set with more rows sees fewer passes over them.
+   learning-rate schedule spans those steps; a set with more rows sees fewer passes over them. When `steps` is (1)'s
+   cap, a run of (1) that went to the cap without stopping is this protocol's run of its set and seed, step for step: it
+   is read back (marked same_as in the runs log and counted once in the compute), not trained again.
 3. curve: the converge protocol at smaller labelled sets ([ablate] n_train; the full-data point is (1), read back),
    with the KD sets run once more with training rows the sample left out as unlabelled transfer data
    (rest_unlabelled; not for translation, whose transfer data are the labelled pairs). On SST-2 and CoNLL (and with --quick)
@@ -193,7 +195,8 @@ def main():
     if a.app != 'translation': goals['converge: gap_closed >= 0.5'] = gap is not None and gap >= 0.5
     info = conv['info']
     full_n = cv['n'][-1]   # the curve's full-data point is (1)'s runs, read back: count them once
-    runs = conv['runs'] + eq['runs'] + [r for r in curve['runs'] if r['n_train'] != full_n] + curve['runs_unlabelled']
+    reused = sum('same_as' in r for r in eq['runs'])   # converge runs that went to the cap: the same runs, counted once
+    runs = conv['runs'] + [r for r in eq['runs'] if 'same_as' not in r] + [r for r in curve['runs'] if r['n_train'] != full_n] + curve['runs_unlabelled']
     teachers = [info['teacher_cost_s'] or 0.] + [g['info'].get('teacher_cost_s') or 0. for n, g in curve['grids'].items() if n != full_n]
     compute = dict(runs=len(runs), student_s=sum(r['seconds'] for r in runs), teachers_s=sum(teachers))
     res = dict(
@@ -202,7 +205,7 @@ def main():
         setup=dict(n_labelled=info.get('n_labelled', info.get('n_train')), seeds=c['seeds'], batch=c['batch'], eval_every=every,
                    patience=c['patience'], min_steps=c['min_steps'], max_steps=c['max_steps'], sizes=c['sizes'], rest_unlabelled=c['rest'],
                    curve_sets=c.get('curve_sets', list(ABLATION_SETS))),
-        equal_steps=dict(steps=steps, sets=eqs, frontier=eq['frontier']),
+        equal_steps=dict(steps=steps, sets=eqs, frontier=eq['frontier'], runs_read_back_from_converge=reused),
         converge=dict(teacher=teacher, gap_closed=gap,
                       sets={s: dict(mean=pct(r['mean'], P), std=pct(r['std'], P), seeds=[pct(x, P) for x in r['scores']],
                                     diff_vs_plain=pct(r['diff']['mean'], P) if r.get('diff') else None,
@@ -240,7 +243,8 @@ def write_markdown(res, conv, eq, curve, stem):
              (" **Quick setting: a smoke run of the protocol, one seed, small data — not the figures the goals are about.**" if res['quick'] else ''), "",
              f"Protocols: **converge** — each run stops {st['patience']} evaluations after its best on the validation split "
              f"(every {st['eval_every']} steps for every set, not before step {st['min_steps']}, at most {st['max_steps']} steps), best evaluation reported; "
-             f"**equal steps** — every set exactly {es['steps']} optimizer steps (plain's steps to its best evaluation under converge), "
+             f"**equal steps** — every set exactly {es['steps']} optimizer steps (plain's steps to its best evaluation under converge" +
+             (f"; {es['runs_read_back_from_converge']} of these runs are converge runs that went to that cap without stopping, the same runs" if es.get('runs_read_back_from_converge') else '') + "), "
              f"batches of {st['batch']}; **curve** — converge at each labelled-set size. Scores: {res['metric']} (0–100), seeds {st['seeds']}.", "",
              f"### Equal optimizer steps ({es['steps']} steps)", "",
              ablation_table(eq['summary'], res['metric'], eq['info'], conv['percent']), "",

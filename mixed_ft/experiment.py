@@ -24,9 +24,9 @@ from .app import *
 # %% auto #0
 __all__ = ['BUDGETS', 'LATER_KEYS', 't975', 'mean_ci', 'run_grid', 'summarize', 'budget_plan', 'CountSeen', 'teacher_cost',
            'frontier', 'plot_frontier', 'cost_table', 'table_header', 'ablation_table', 'plot_ablation',
-           'learning_curve', 'plot_curves', 'save_ablation', 'run_key', 'runs_log', 'read_runs', 'plan_trainer',
-           'finished_run', 'ablate', 'with_data', 'ablate_curve', 'curve_table', 'save_curve', 'label_efficiency',
-           'plot_label_curve']
+           'learning_curve', 'plot_curves', 'save_ablation', 'run_key', 'runs_log', 'read_runs', 'split_key',
+           'converge_twin', 'plan_trainer', 'finished_run', 'train_run', 'ablate', 'with_data', 'ablate_curve',
+           'curve_table', 'save_curve', 'label_efficiency', 'plot_label_curve']
 
 # %% ../nbs/04c_experiment.ipynb #2cef6127
 def t975(df:int) -> float:
@@ -265,6 +265,23 @@ def read_runs(log:Path) -> dict:
     "The finished runs kept in a `runs.jsonl` log, by key (the last record of a key wins)"
     return {r['key']: r for r in map(json.loads, Path(log).read_text().splitlines())} if Path(log).exists() else {}
 
+def split_key(key:str) -> tuple[str, dict]:
+    "A run key's part before its budget, and the budget as a dict of strings ({} at epochs)"
+    parts = key.split('|')
+    return '|'.join(parts[:4]), dict(kv.split('=', 1) for kv in parts[4].split(',')) if len(parts) > 4 else {}
+
+def converge_twin(key:str, plan:dict, done:dict) -> dict|None:
+    """A finished converge run that *is* the step-budget run `key`: the same application, set, seed, config and evaluation
+    steps, a step cap equal to the budget's steps, and run to that cap. Early stopping only watches and the schedule spans the
+    same cap, so its training is this run's step for step, and model selection kept the same evaluation"""
+    if plan['budget'] != 'steps': return None
+    base, _ = split_key(key)
+    for k, r in done.items():
+        b_base, b = split_key(k)
+        if (b_base == base and b.get('budget') == 'converge' and int(b['max_steps']) == plan['max_steps']
+                and int(b['eval_every']) == plan['eval_every'] and r['scores'].get('steps') == plan['max_steps']): return r
+    return None
+
 def plan_trainer(app:Application, name:str, seed:int,
                  plan:dict, # `budget_plan(app)`'s budget
                  callbacks=(), # more trainer callbacks (a step timer, a pruner)
@@ -283,12 +300,21 @@ def finished_run(app:Application, name:str, seed:int,
                  done:dict|None=None, # the log as `read_runs` gave it, when the caller has read it already (a grid)
                  plan:dict|None=None, # `budget_plan(app)`'s budget (default: [trainer] epochs)
                 ) -> dict:
-    "One run of a grid: read back from the log when it finished before, else trained, reported, its costs counted, and appended to it"
+    "One run of a grid: read back from the log when it (or its converge twin) finished before, else trained, reported, its costs counted, and appended to it"
     log = runs_log(app, log)
     plan = plan or dict(budget='epochs')
     key = run_key(app, name, seed, plan)
     done = read_runs(log) if done is None else done
     if key in done and not again: return done[key]
+    twin = None if again or extra else converge_twin(key, plan, done)   # (its record lacks what `extra` would add)
+    if twin is not None: rec = dict(twin, key=key, same_as=twin['key'])   # read back under its own key too, marked
+    else: rec = train_run(app, name, seed, key, plan, callbacks, extra)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
+    return rec
+
+def train_run(app:Application, name:str, seed:int, key:str, plan:dict, callbacks=(), extra=None) -> dict:
+    "Train and report one run at `plan`'s budget: its log record {key, scores (with its costs), curve, **extra(trainer)}"
     seen = CountSeen()
     tr = plan_trainer(app, name, seed, plan, callbacks=[*callbacks, seen])
     t0 = time.perf_counter(); tr.fit(); train_s = time.perf_counter() - t0
@@ -297,11 +323,8 @@ def finished_run(app:Application, name:str, seed:int,
     sel = selected(tr)
     scores = {**numbers, 'train_s': train_s, 'steps': tr.step, 'examples': seen.n,
               **(dict(best_step=sel['step'], best_epoch=sel['epoch']) if sel else {})}
-    rec = dict(key=key, scores=scores, curve=learning_curve(tr.history, app.select or f'valid_{app.metric}'),
-               **(extra(tr) if extra else {}))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, 'a') as f: f.write(json.dumps(rec) + '\n')
-    return rec
+    return dict(key=key, scores=scores, curve=learning_curve(tr.history, app.select or f'valid_{app.metric}'),
+                **(extra(tr) if extra else {}))
 
 # %% ../nbs/04c_experiment.ipynb #aa7dcd40
 def ablate(app:Application, # the application, with its config (its [ablate] section gives the defaults below)
@@ -326,7 +349,7 @@ def ablate(app:Application, # the application, with its config (its [ablate] sec
     def train(name, seed):
         rec = finished_run(app, name, seed, log=log, done=done, plan=plan)
         if 'curve' in rec: curves[name, seed] = rec['curve']
-        return rec['scores']
+        return {**rec['scores'], **({'same_as': rec['same_as']} if 'same_as' in rec else {})}   # a converge twin's: trained once
     runs = run_grid(sets, seeds, train, app.progress if progress is None else progress)
     for r in runs: r['seconds'] = r.pop('train_s')   # training time, also for runs read back from the log
     summary = summarize(runs, metric, 'plain' if 'plain' in sets else None)
